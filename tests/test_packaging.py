@@ -1,0 +1,252 @@
+"""Packaging checks: metadata, environment.yml, committed notebooks, the kernel."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+import zipfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+PYPROJECT = REPO / "pyproject.toml"
+ENV_YML = REPO / "environment.yml"
+NOTEBOOK_DIR = REPO / "notebooks"
+NOTEBOOKS = sorted(
+    p for p in NOTEBOOK_DIR.glob("*.ipynb") if ".ipynb_checkpoints" not in p.parts
+)
+NB_IDS = [p.name for p in NOTEBOOKS]
+
+# An import of torchvision, or an install of it from a notebook cell.
+TORCHVISION_RE = re.compile(
+    r"^\s*(?:import\s[^#\n]*\btorchvision\b|from\s+torchvision\b)"
+    r"|\bpip\s+install\b[^#\n]*\btorchvision\b"
+    r"|import_module\(\s*['\"]torchvision",
+    re.MULTILINE,
+)
+
+
+def _pyproject() -> dict:
+    with PYPROJECT.open("rb") as f:
+        return tomllib.load(f)
+
+
+def _declared_requirements() -> list[str]:
+    project = _pyproject()["project"]
+    reqs = list(project["dependencies"])
+    for extra in project.get("optional-dependencies", {}).values():
+        reqs.extend(extra)
+    return reqs
+
+
+def _norm(req: str) -> str:
+    return re.sub(r"\s+", "", req).lower()
+
+
+def _req_name(req: str) -> str:
+    return re.split(r"[\s<>=!~;\[]", req.strip(), maxsplit=1)[0].lower().replace("_", "-")
+
+
+def _parse_environment_yml(text: str) -> tuple[list[str], list[str]]:
+    """Tiny parser for our environment.yml: (conda dependencies, pip dependencies).
+
+    Handles the shape this repo uses: a top-level ``dependencies:`` list whose
+    ``- pip:`` item holds a nested list. Comments and blank lines are ignored.
+    """
+    conda: list[str] = []
+    pip: list[str] = []
+    in_deps = False
+    pip_indent: int | None = None
+    for raw in text.splitlines():
+        line = raw.split(" #", 1)[0].rstrip()
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        indent = len(line) - len(line.lstrip())
+        if indent == 0:
+            in_deps = line.startswith("dependencies:")
+            pip_indent = None
+            continue
+        if not in_deps:
+            continue
+        item = line.strip()
+        assert item.startswith("- "), f"unexpected line in dependencies: {raw!r}"
+        value = item[2:].strip()
+        if pip_indent is not None and indent > pip_indent:
+            pip.append(value)
+            continue
+        pip_indent = None
+        if value == "pip:":
+            pip_indent = indent
+        else:
+            conda.append(value)
+    return conda, pip
+
+
+def _notebook(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _source(cell: dict) -> str:
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else src
+
+
+# --- pyproject / environment.yml ------------------------------------------------
+
+
+def test_environment_yml_matches_pyproject():
+    declared = _declared_requirements()
+    conda, pip = _parse_environment_yml(ENV_YML.read_text(encoding="utf-8"))
+
+    assert "python=3.11" in conda
+    assert "pip" in conda
+    assert len(pip) == len(set(map(_norm, pip))), f"duplicates in environment.yml: {pip}"
+    assert len(declared) == len(set(map(_norm, declared))), f"duplicates in pyproject: {declared}"
+
+    only_pyproject = sorted(set(map(_norm, declared)) - set(map(_norm, pip)))
+    only_env = sorted(set(map(_norm, pip)) - set(map(_norm, declared)))
+    assert not only_pyproject and not only_env, (
+        f"pyproject.toml and environment.yml disagree: "
+        f"only in pyproject: {only_pyproject}; only in environment.yml: {only_env}"
+    )
+
+
+def test_environment_yml_parser_reads_nested_pip_list():
+    conda, pip = _parse_environment_yml(
+        "name: x\nchannels:\n  - conda-forge\ndependencies:\n  - python=3.11\n"
+        "  - pip\n  - pip:\n      - a>=1  # note\n      - b\n  - c\n"
+    )
+    assert conda == ["python=3.11", "pip", "c"]
+    assert pip == ["a>=1", "b"]
+
+
+def test_torch_is_lower_bound_only_and_no_torchvision():
+    runtime = _pyproject()["project"]["dependencies"]
+    torch_reqs = [r for r in runtime if _req_name(r) == "torch"]
+    assert [_norm(r) for r in torch_reqs] == ["torch>=2.1"], torch_reqs
+
+    names = {_req_name(r) for r in _declared_requirements()}
+    assert "torchvision" not in names
+
+
+def test_dev_extra_and_console_script():
+    project = _pyproject()["project"]
+    dev = {_req_name(r) for r in project["optional-dependencies"]["dev"]}
+    assert {"pytest", "nbval", "papermill", "ipykernel"} <= dev
+    assert project["scripts"]["im2hands"] == "im2hands_lite.cli:main"
+    assert project["requires-python"] == ">=3.10"
+
+
+def test_installed_package_is_this_checkout():
+    """`make venv` installs the kit editable: tests must see this tree's code."""
+    import im2hands_lite
+
+    assert Path(im2hands_lite.__file__).resolve().parent == REPO / "im2hands_lite"
+
+
+def test_python3_kernel_runs_this_interpreter():
+    """papermill -k python3 and nbval must execute notebooks with the venv's python."""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    argv0 = KernelSpecManager().get_kernel_spec("python3").argv[0]
+    # jupyter_client substitutes sys.executable for a bare "python"/"python3".
+    if argv0 not in ("python", "python3"):
+        assert os.path.abspath(argv0) == os.path.abspath(sys.executable), argv0
+
+
+def test_wheel_contains_package_assets_and_entry_point(tmp_path):
+    setuptools = pytest.importorskip("setuptools")
+    if int(setuptools.__version__.split(".")[0]) < 64:
+        pytest.skip(f"setuptools {setuptools.__version__} < 64 in this environment")
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(REPO / name, src / name)
+    shutil.copytree(
+        REPO / "im2hands_lite",
+        src / "im2hands_lite",
+        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+    )
+    dist = tmp_path / "dist"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", str(src), "--no-deps",
+         "--no-build-isolation", "-q", "-w", str(dist)],
+        check=True,
+        cwd=tmp_path,
+    )
+    (wheel,) = dist.glob("im2hands_lite-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+
+    assert "im2hands_lite/__init__.py" in names
+    assert not any(n.startswith(("tests/", "notebooks/", "scripts/")) for n in names)
+
+    assets = REPO / "im2hands_lite" / "hand" / "assets"
+    shipped = [p for p in assets.glob("*") if p.suffix in {".npz", ".md", ".json"}] if assets.is_dir() else []
+    for p in shipped:
+        assert f"im2hands_lite/hand/assets/{p.name}" in names, f"{p.name} missing from wheel"
+
+    (ep,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
+    entry_points = zipfile.ZipFile(wheel).read(ep).decode()
+    assert re.search(r"^im2hands\s*=\s*im2hands_lite\.cli:main$", entry_points, re.MULTILINE)
+
+
+# --- source hygiene -------------------------------------------------------------
+
+
+def test_torchvision_regex_catches_imports():
+    for bad in ("import torchvision", "from torchvision import models",
+                "import torch, torchvision", "!pip install torch torchvision"):
+        assert TORCHVISION_RE.search(bad), bad
+    for ok in ("import torch", "# torchvision is not used", "x = 'no torchvision here'"):
+        assert not TORCHVISION_RE.search(ok), ok
+
+
+def test_torchvision_not_imported():
+    offenders = []
+    for root in ("im2hands_lite", "scripts"):
+        for path in (REPO / root).rglob("*.py"):
+            if TORCHVISION_RE.search(path.read_text(encoding="utf-8")):
+                offenders.append(str(path.relative_to(REPO)))
+    for nb in NOTEBOOKS:
+        for i, cell in enumerate(_notebook(nb)["cells"]):
+            if cell["cell_type"] == "code" and TORCHVISION_RE.search(_source(cell)):
+                offenders.append(f"{nb.relative_to(REPO)} cell {i}")
+    assert not offenders, f"torchvision is not a dependency, but is used in: {offenders}"
+
+
+# --- notebooks ------------------------------------------------------------------
+
+
+def test_notebooks_directory_exists():
+    assert NOTEBOOK_DIR.is_dir()
+
+
+@pytest.mark.parametrize("nb_path", NOTEBOOKS, ids=NB_IDS)
+def test_notebook_committed_without_outputs(nb_path):
+    nb = _notebook(nb_path)
+    assert nb.get("nbformat") == 4
+    dirty = [
+        i for i, cell in enumerate(nb["cells"])
+        if cell["cell_type"] == "code" and (cell.get("outputs") or cell.get("execution_count") is not None)
+    ]
+    assert not dirty, f"{nb_path.name}: clear outputs/execution counts of cells {dirty}"
+
+
+@pytest.mark.parametrize("nb_path", NOTEBOOKS, ids=NB_IDS)
+def test_notebook_has_one_parameters_cell_with_fast_profile(nb_path):
+    cells = [
+        c for c in _notebook(nb_path)["cells"]
+        if "parameters" in c.get("metadata", {}).get("tags", [])
+    ]
+    assert len(cells) == 1, f"{nb_path.name}: {len(cells)} cells tagged 'parameters', want 1"
+    assert cells[0]["cell_type"] == "code"
+    assert re.search(r"^PROFILE\s*=\s*[\"']fast[\"']", _source(cells[0]), re.MULTILINE), (
+        f"{nb_path.name}: the parameters cell must set PROFILE = \"fast\""
+    )
