@@ -22,7 +22,7 @@ TORCH_PIP_ARGS ?=
 OUTPUTS := $(CURDIR)/outputs
 export IM2HANDS_OUTPUTS := $(OUTPUTS)
 
-PAPERMILL_FLAGS := -k $(KERNEL) --cwd notebooks -p PROFILE fast $(if $(CI),--no-progress-bar)
+PAPERMILL_FLAGS := -k $(KERNEL) --language python --cwd notebooks -p PROFILE fast $(if $(CI),--no-progress-bar)
 PYTEST_FLAGS    := -q -p no:cacheprovider --nbval-lax --nbval-current-env
 # git does not keep an empty notebooks/, so only pass it to pytest when it exists.
 PYTEST_PATHS    := tests $(wildcard notebooks)
@@ -64,7 +64,7 @@ run: venv
 	    echo "==> $$nb"; \
 	    if ! $(VENV)/bin/papermill "$$nb" "$$out" $(PAPERMILL_FLAGS); then \
 	        echo "" >&2; \
-	        echo "make run: FAILED in $$nb (error above); the partly executed copy is $$out." >&2; \
+	        echo "make run: FAILED in $$nb (error above); the partly executed copy, if any, is $$out." >&2; \
 	        echo "make run: stopped; the notebooks after it were not run." >&2; \
 	        exit 1; \
 	    fi; \
