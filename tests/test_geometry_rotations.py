@@ -150,3 +150,12 @@ def test_shape_errors_are_value_errors() -> None:
         axis_angle_to_matrix(torch.zeros(4, 2))
     with pytest.raises(ValueError, match="matrix"):
         matrix_to_axis_angle(torch.zeros(3, 4))
+
+
+def test_look_at_is_batched_with_shared_up() -> None:
+    eyes = torch.tensor([[0.0, 0.0, 2.0], [1.0, 0.5, -1.0], [-2.0, 1.0, 0.3]], dtype=torch.float64)
+    rotations, translations = look_at(eyes, torch.zeros(3, dtype=torch.float64))
+    assert rotations.shape == (3, 3, 3) and translations.shape == (3, 3)
+    origin_in_camera = translations  # R @ 0 + t
+    assert torch.allclose(origin_in_camera[:, :2], torch.zeros(3, 2, dtype=torch.float64), atol=1e-12)
+    assert torch.allclose(origin_in_camera[:, 2], eyes.norm(dim=-1))

@@ -250,19 +250,20 @@ def look_at(
     up = _as_float_tensor(up, "up").to(eye.dtype)
     for name, value in (("eye", eye), ("target", target), ("up", up)):
         _require_last_dims(value, (3,), name)
+    eye, target, up = torch.broadcast_tensors(eye, target, up)
     forward = target - eye
     forward_norm = forward.norm(dim=-1, keepdim=True)
     if bool((forward_norm <= 1e-12).any()):
         raise ValueError("look_at: eye and target coincide; the view direction is undefined")
     z_axis = forward / forward_norm
-    right = torch.linalg.cross(z_axis, up.expand_as(z_axis), dim=-1)
+    right = torch.linalg.cross(z_axis, up, dim=-1)
     right_norm = right.norm(dim=-1, keepdim=True)
-    up_norm = up.norm(dim=-1, keepdim=True).expand_as(right_norm)
+    up_norm = up.norm(dim=-1, keepdim=True)
     if bool((right_norm <= 1e-9 * up_norm).any()):
         raise ValueError("look_at: view direction is parallel to `up` (or up is zero); choose another up")
     x_axis = right / right_norm
     y_axis = torch.linalg.cross(z_axis, x_axis, dim=-1)
     rotation = torch.stack([x_axis, y_axis, z_axis], dim=-2)
-    translation = -(rotation @ eye.expand_as(z_axis)[..., None])[..., 0]
+    translation = -(rotation @ eye[..., None])[..., 0]
     return rotation, translation
 
