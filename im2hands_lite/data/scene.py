@@ -1,0 +1,185 @@
+"""One synthetic two-hand sample: interaction, camera, rendered image, masks, occupancy labels.
+
+Everything is deterministic from (seed, GeneratorConfig). The sample is one typed structure,
+`TwoHandSample`, the same that the real-data loader produces (hands stacked right, left as in
+InterHand2.6M; metres; world coordinates; an OpenCV pinhole camera).
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import trimesh
+
+from ..geometry.camera import PinholeCamera
+from ..geometry.inside import winding_number
+from ..geometry.render import random_background, render_meshes, uint8_image
+from ..hand.model import HandModel
+from .interactions import INTERACTIONS, check_interaction, sample_interaction
+
+# skin tones (linear-ish RGB in 0..1), light to dark; both hands of a sample share one
+SKIN_TONES = np.array([
+    [0.96, 0.80, 0.69], [0.92, 0.72, 0.58], [0.85, 0.64, 0.50], [0.76, 0.55, 0.40],
+    [0.62, 0.43, 0.30], [0.48, 0.33, 0.23], [0.36, 0.25, 0.18],
+])
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """What a generated data set looks like; its hash names the cache folder."""
+
+    image_size: int = 256  # square crops like the paper's 256x256
+    n_queries: int = 20_000  # labelled query points per hand
+    uniform_fraction: float = 0.5  # HALO: half uniform in the box, half near the surface
+    surface_sigma: float = 0.004  # metres; HALO's N(0, 0.01) in its 0.4 m normalised units
+    box_padding: float = 0.02  # metres added around each hand's bounding box for uniform points
+    max_penetration: float = 0.002  # metres, measured after settling the pair
+    fov_deg: tuple[float, float] = (25.0, 40.0)
+    interactions: tuple[str, ...] = INTERACTIONS
+    interaction_weights: tuple[float, ...] = (0.2, 0.15, 0.15, 0.15, 0.15, 0.2)
+
+    def __post_init__(self):
+        for name in self.interactions:
+            check_interaction(name)
+        if len(self.interaction_weights) != len(self.interactions):
+            raise ValueError("interaction_weights must have one weight per interaction type")
+        if self.image_size < 16 or self.n_queries < 2:
+            raise ValueError("image_size must be >= 16 and n_queries >= 2")
+
+    def key(self) -> str:
+        """Short stable hash of every field (cache folder name)."""
+        blob = json.dumps(dataclasses.asdict(self), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:12]
+
+
+@dataclass
+class TwoHandSample:
+    """A two-hand sample. Hand axis: 0 = right, 1 = left (InterHand2.6M order)."""
+
+    image: np.ndarray  # (H, W, 3) uint8
+    mask: np.ndarray  # (H, W) int8: -1 background, 0 right hand, 1 left hand
+    camera: PinholeCamera
+    keypoints: np.ndarray  # (42, 3) float32 world, metres: right 0..20, left 21..41
+    vertices: np.ndarray  # (2, V, 3) float32 world, metres
+    queries: np.ndarray  # (2, N, 3) float32 world, metres; row h = queries sampled for hand h
+    occupancy: np.ndarray  # (2, N) bool: inside hand h
+    finger_angles: np.ndarray  # (2, 15, 3)
+    global_orient: np.ndarray  # (2, 3)
+    transl: np.ndarray  # (2, 3)
+    scale: float
+    finger_lengths: np.ndarray  # (5,)
+    interaction: str
+    seed: int
+    penetration: float  # metres, measured max depth of one hand inside the other
+    faces: tuple[np.ndarray, np.ndarray] = field(default=None, repr=False)  # per side
+
+    def mesh(self, hand: int) -> trimesh.Trimesh:
+        faces = self.faces if self.faces is not None else default_faces()
+        return trimesh.Trimesh(self.vertices[hand], faces[hand], process=False)
+
+    def keypoints_2d(self) -> np.ndarray:
+        """(42, 2) pixel coordinates of the keypoints."""
+        return self.camera.project(self.keypoints)
+
+
+_MODEL: HandModel | None = None
+
+
+def default_model() -> HandModel:
+    global _MODEL
+    if _MODEL is None:
+        _MODEL = HandModel()
+    return _MODEL
+
+
+def default_faces() -> tuple[np.ndarray, np.ndarray]:
+    model = default_model()
+    return model.faces("right").numpy(), model.faces("left").numpy()
+
+
+def sample_queries(rng: np.random.Generator, mesh: trimesh.Trimesh, n: int,
+                   config: GeneratorConfig) -> np.ndarray:
+    """HALO-style queries: uniform in the padded box + surface samples with Gaussian noise."""
+    n_uniform = int(round(n * config.uniform_fraction))
+    lo, hi = mesh.bounds[0] - config.box_padding, mesh.bounds[1] + config.box_padding
+    uniform = rng.uniform(lo, hi, size=(n_uniform, 3))
+    # area-weighted surface samples: the wrist cap has long triangles
+    areas = mesh.area_faces
+    face = rng.choice(len(areas), size=n - n_uniform, p=areas / areas.sum())
+    r1, r2 = rng.random((2, n - n_uniform))
+    flip = r1 + r2 > 1
+    r1[flip], r2[flip] = 1 - r1[flip], 1 - r2[flip]
+    tri = mesh.vertices[mesh.faces[face]]
+    surface = tri[:, 0] + r1[:, None] * (tri[:, 1] - tri[:, 0]) + r2[:, None] * (tri[:, 2] - tri[:, 0])
+    surface += rng.normal(0.0, config.surface_sigma, surface.shape)
+    return np.concatenate([uniform, surface]).astype(np.float32)
+
+
+def generate_sample(seed: int, config: GeneratorConfig = GeneratorConfig(),
+                    interaction: str | None = None, model: HandModel | None = None) -> TwoHandSample:
+    """Generate the sample of this seed (deterministic)."""
+    if interaction is not None:
+        check_interaction(interaction)
+    model = model if model is not None else default_model()
+    rng = np.random.default_rng(seed)
+    if interaction is None:
+        weights = np.asarray(config.interaction_weights, dtype=float)
+        interaction = config.interactions[rng.choice(len(weights), p=weights / weights.sum())]
+    with torch.no_grad():
+        pair = sample_interaction(rng, interaction, model, config.max_penetration)
+
+    # camera on a sphere around the pair; far enough that both hands fit in the crop
+    centre = pair.vertices.reshape(-1, 3).mean(axis=0)
+    radius = np.linalg.norm(pair.vertices.reshape(-1, 3) - centre, axis=1).max()
+    fov = rng.uniform(*config.fov_deg)
+    distance = radius / np.sin(np.radians(fov) / 2) * rng.uniform(1.0, 1.15)
+    roll = np.radians(rng.uniform(-30, 30))
+    up = np.array([np.sin(roll), np.cos(roll), 0.0])
+    camera = PinholeCamera.looking_at(centre, distance, azimuth=rng.uniform(-180, 180),
+                                      elevation=rng.uniform(-60, 60), fov_deg=fov,
+                                      width=config.image_size, height=config.image_size, up=up)
+
+    tone = SKIN_TONES[rng.integers(len(SKIN_TONES))] * rng.uniform(0.9, 1.1)
+    colors = [np.clip(tone * rng.uniform(0.95, 1.05, 3), 0, 1) for _ in range(2)]
+    light = rng.normal(size=3)
+    light = light / np.linalg.norm(light)
+    to_camera = camera.camera_center() - centre
+    if light @ to_camera < 0:  # keep the light on the camera's side so hands are visible
+        light = -light
+    meshes = [(pair.vertices[h], pair.faces[h]) for h in range(2)]
+    background = random_background(rng, config.image_size, config.image_size)
+    rendered = render_meshes(meshes, camera, colors=colors, light_dir=light,
+                             ambient=float(rng.uniform(0.25, 0.45)), background=background)
+    image = np.clip(rendered.image + rng.normal(0, 0.01, rendered.image.shape), 0, 1)
+
+    queries, occupancy = [], []
+    for h in range(2):
+        mesh = trimesh.Trimesh(pair.vertices[h], pair.faces[h], process=False)
+        q = sample_queries(rng, mesh, config.n_queries, config)
+        # exact labels per hand (never on a concatenated mesh): winding number > 1/2
+        occupancy.append(winding_number(pair.vertices[h], pair.faces[h], q.astype(np.float64)) > 0.5)
+        queries.append(q)
+
+    p = pair.params
+    return TwoHandSample(
+        image=uint8_image(image),
+        mask=rendered.mask_ids.astype(np.int8),
+        camera=camera,
+        keypoints=pair.joints.reshape(42, 3).astype(np.float32),
+        vertices=pair.vertices.astype(np.float32),
+        queries=np.stack(queries),
+        occupancy=np.stack(occupancy),
+        finger_angles=p.finger_angles.astype(np.float32),
+        global_orient=p.global_orient.astype(np.float32),
+        transl=p.transl.astype(np.float32),
+        scale=float(p.scale),
+        finger_lengths=np.asarray(p.finger_lengths, dtype=np.float32),
+        interaction=interaction,
+        seed=int(seed),
+        penetration=float(pair.penetration),
+        faces=pair.faces,
+    )

@@ -1,0 +1,87 @@
+"""Samples on disk: shards of stacked samples in compressed npz files, written atomically."""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from ..geometry.camera import PinholeCamera
+from .scene import TwoHandSample
+
+SHARD_FORMAT = 1
+# per-sample arrays stacked along a new first axis, and their per-sample shapes
+ARRAY_FIELDS = ("image", "mask", "keypoints", "vertices", "queries", "occupancy", "finger_angles",
+                "global_orient", "transl", "finger_lengths")
+SCALAR_FIELDS = ("scale", "seed", "penetration")
+
+
+class ShardError(RuntimeError):
+    """A cache shard is missing, truncated or malformed."""
+
+
+def write_shard(path: str | Path, samples: list[TwoHandSample]) -> None:
+    """Write samples to `path` atomically (temp file in the same folder, then rename)."""
+    if not samples:
+        raise ValueError("a shard needs at least one sample")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays = {name: np.stack([getattr(s, name) for s in samples]) for name in ARRAY_FIELDS}
+    arrays.update({name: np.array([getattr(s, name) for s in samples]) for name in SCALAR_FIELDS})
+    arrays["K"] = np.stack([s.camera.K for s in samples])
+    arrays["R"] = np.stack([s.camera.R for s in samples])
+    arrays["t"] = np.stack([s.camera.t for s in samples])
+    meta = {"format": SHARD_FORMAT, "interactions": [s.interaction for s in samples],
+            "image_size": [samples[0].camera.width, samples[0].camera.height]}
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            np.savez_compressed(handle, **arrays)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_shard(path: str | Path) -> dict:
+    """Load a shard into memory; raises ShardError naming the file and what is wrong."""
+    path = Path(path)
+    if not path.is_file():
+        raise ShardError(f"cache shard not found: {path}")
+    try:
+        with np.load(path) as data:
+            arrays = {key: data[key] for key in data.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        raise ShardError(f"cache shard {path} is corrupt ({err}); delete it and regenerate") from err
+    missing = [k for k in ARRAY_FIELDS + SCALAR_FIELDS + ("K", "R", "t", "meta") if k not in arrays]
+    if missing:
+        raise ShardError(f"cache shard {path} lacks {missing}; delete it and regenerate")
+    meta = json.loads(arrays.pop("meta").tobytes().decode())
+    if meta.get("format") != SHARD_FORMAT:
+        raise ShardError(f"cache shard {path} has format {meta.get('format')}, expected {SHARD_FORMAT}")
+    n = len(arrays["seed"])
+    if any(len(v) != n for v in arrays.values()) or len(meta["interactions"]) != n:
+        raise ShardError(f"cache shard {path} has arrays of different lengths")
+    arrays["interactions"] = meta["interactions"]
+    return arrays
+
+
+def shard_length(shard: dict) -> int:
+    return len(shard["seed"])
+
+
+def sample_from_shard(shard: dict, index: int) -> TwoHandSample:
+    """Rebuild the TwoHandSample stored at `index` of a loaded shard."""
+    height, width = shard["image"].shape[1:3]
+    camera = PinholeCamera(K=shard["K"][index], R=shard["R"][index], t=shard["t"][index],
+                           width=width, height=height)
+    fields = {name: shard[name][index] for name in ARRAY_FIELDS}
+    return TwoHandSample(camera=camera, interaction=shard["interactions"][index],
+                         scale=float(shard["scale"][index]), seed=int(shard["seed"][index]),
+                         penetration=float(shard["penetration"][index]), **fields)
