@@ -77,6 +77,23 @@ class TwoHandSample:
     penetration: float  # metres, measured max depth of one hand inside the other
     faces: tuple[np.ndarray, np.ndarray] = field(default=None, repr=False)  # per side
 
+    def validate(self) -> "TwoHandSample":
+        """Check shapes and finiteness; raises ValueError naming the offending field."""
+        h, w = self.camera.height, self.camera.width
+        n = self.queries.shape[1] if self.queries.ndim == 3 else -1
+        expected = {"image": (h, w, 3), "mask": (h, w), "keypoints": (42, 3),
+                    "vertices": (2, self.vertices.shape[1] if self.vertices.ndim == 3 else -1, 3),
+                    "queries": (2, n, 3), "occupancy": (2, n), "finger_angles": (2, 15, 3),
+                    "global_orient": (2, 3), "transl": (2, 3), "finger_lengths": (5,)}
+        for name, shape in expected.items():
+            value = np.asarray(getattr(self, name))
+            if value.shape != shape or -1 in shape:
+                raise ValueError(f"sample field {name!r} must have shape {shape}, got {value.shape}")
+            if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
+                raise ValueError(f"sample field {name!r} contains NaN or infinite values")
+        check_interaction(self.interaction)
+        return self
+
     def mesh(self, hand: int) -> trimesh.Trimesh:
         faces = self.faces if self.faces is not None else default_faces()
         return trimesh.Trimesh(self.vertices[hand], faces[hand], process=False)

@@ -27,6 +27,8 @@ def write_shard(path: str | Path, samples: list[TwoHandSample]) -> None:
     """Write samples to `path` atomically (temp file in the same folder, then rename)."""
     if not samples:
         raise ValueError("a shard needs at least one sample")
+    for sample in samples:
+        sample.validate()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     arrays = {name: np.stack([getattr(s, name) for s in samples]) for name in ARRAY_FIELDS}
