@@ -177,7 +177,8 @@ def generate_sample(seed: int, config: GeneratorConfig = GeneratorConfig(),
     for h in range(2):
         mesh = trimesh.Trimesh(pair.vertices[h], pair.faces[h], process=False)
         q = sample_queries(rng, mesh, config.n_queries, config)
-        # exact labels per hand (never on a concatenated mesh): winding number > 1/2
+        # labels per hand, never on a concatenated mesh (see geometry.inside); winding numbers,
+        # since LBS folds the skin into itself at bent joints, where ray parity is wrong
         occupancy.append(winding_number(pair.vertices[h], pair.faces[h], q.astype(np.float64)) > 0.5)
         queries.append(q)
 
