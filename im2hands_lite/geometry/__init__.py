@@ -58,3 +58,20 @@ __all__ = [
     "random_rotation",
     "rotation_about_axis",
 ]
+
+# Occupancy -> mesh (coarse-to-fine Marching Cubes).
+from im2hands_lite.geometry.extraction import (  # noqa: E402
+    ExtractionResult,
+    extract_mesh,
+    extract_mesh_dense,
+    grid_points,
+    keypoint_bounds,
+)
+
+__all__ += [
+    "ExtractionResult",
+    "extract_mesh",
+    "extract_mesh_dense",
+    "grid_points",
+    "keypoint_bounds",
+]
