@@ -167,6 +167,11 @@ def test_keypoint_bounds() -> None:
     both_low, both_high = keypoint_bounds(np.stack([keypoints, keypoints + 0.1]))
     np.testing.assert_allclose(both_high, keypoints.max(axis=0) + 0.13)
     np.testing.assert_allclose(both_low, low)
+    stretched = keypoints * (1.0, 1.0, 3.0)  # z is the longest side
+    cube_low, cube_high = keypoint_bounds(stretched, padding=0.01, cubic=True)
+    np.testing.assert_allclose(cube_high - cube_low, np.ptp(stretched[:, 2]) + 0.02)
+    np.testing.assert_allclose(0.5 * (cube_low + cube_high),
+                               0.5 * (stretched.min(axis=0) + stretched.max(axis=0)))
     torch_low, _ = keypoint_bounds(torch.as_tensor(keypoints))
     np.testing.assert_allclose(torch_low, low)
     with pytest.raises(ValueError, match="NaN"):

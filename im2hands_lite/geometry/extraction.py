@@ -131,7 +131,8 @@ def _validate_resolutions(resolution: int, coarse_resolution: int) -> int:
 
 
 def _validate_batch_points(batch_points: int) -> int:
-    if isinstance(batch_points, bool) or not isinstance(batch_points, (int, np.integer)) or batch_points < 1:
+    if (isinstance(batch_points, bool) or not isinstance(batch_points, (int, np.integer))
+            or batch_points < 1):
         raise ValueError(f"batch_points must be a positive integer, got {batch_points!r}")
     return int(batch_points)
 
@@ -332,8 +333,8 @@ def extract_mesh(
         todo = np.flatnonzero(_fine_points_in_cells(active) & ~exact)
         if len(todo):
             points = _index_to_points(todo, n + 1, low, (high - low) / n)
-            values.reshape(-1)[todo] = _evaluate(occupancy_fn, points, batch_points, device)
-            exact.reshape(-1)[todo] = True
+            np.put(values, todo, _evaluate(occupancy_fn, points, batch_points, device))
+            np.put(exact, todo, True)
             n_evaluations += len(todo)
 
     spacing = (high - low) / n
@@ -361,7 +362,8 @@ def extract_mesh_dense(
     """Like :func:`extract_mesh` but evaluates all ``(r + 1)³`` grid points (reference for
     tests and benchmarks; any positive ``resolution``)."""
     low, high = _validate_bounds(bounds_min, bounds_max)
-    _validate_resolutions(resolution, resolution)
+    if isinstance(resolution, bool) or not isinstance(resolution, (int, np.integer)) or resolution < 1:
+        raise ValueError(f"resolution must be a positive integer, got {resolution!r}")
     batch_points = _validate_batch_points(batch_points)
     if not np.isfinite(level):
         raise ValueError(f"level must be finite, got {level}")
@@ -379,13 +381,17 @@ def extract_mesh_dense(
     )
 
 
-def keypoint_bounds(keypoints: ArrayLike, padding: float = 0.03) -> tuple[np.ndarray, np.ndarray]:
+def keypoint_bounds(
+    keypoints: ArrayLike, padding: float = 0.03, cubic: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """Axis-aligned box around keypoints, padded on every side -> (min (3,), max (3,)) float64.
 
     Args:
         keypoints: ``(N, 3)`` metres, e.g. one hand's 21 joints, or any ``(..., 3)`` stack
             (e.g. ``(2, 21, 3)`` for both hands: one box around all of them).
         padding: margin in metres (>= 0); skin extends ~2-3 cm beyond a hand's keypoints.
+        cubic: grow the shorter sides (about the box centre) to the longest one, so a grid
+            over the box has cubic cells.
     """
     points = _as_numpy(keypoints)
     if points.ndim < 2 or points.shape[-1] != 3 or points.size == 0:
@@ -397,6 +403,9 @@ def keypoint_bounds(keypoints: ArrayLike, padding: float = 0.03) -> tuple[np.nda
     points = points.reshape(-1, 3)
     low = points.min(axis=0) - padding
     high = points.max(axis=0) + padding
+    if cubic:
+        centre, half = 0.5 * (low + high), 0.5 * (high - low).max()
+        low, high = centre - half, centre + half
     if not np.all(high > low):
         raise ValueError("keypoint box is flat on some axis; use padding > 0")
     return low, high
