@@ -10,7 +10,7 @@ from im2hands_lite.cli import main as cli_main
 from im2hands_lite.data import (INTERACTIONS, GeneratorConfig, ShardError, TwoHandDataset,
                                 generate_sample, generate_split, kit_samples_dir, read_shard,
                                 write_shard)
-from im2hands_lite.data.dataset import DATA_SAMPLES, config_dir
+from im2hands_lite.data.dataset import config_dir
 from im2hands_lite.data.interactions import penetration_depth
 from im2hands_lite.geometry.inside import contains
 
@@ -160,9 +160,9 @@ def test_dataset_errors(tmp_path):
 
 
 def test_committed_samples_are_small_and_readable():
-    total = sum(p.stat().st_size for p in DATA_SAMPLES.rglob("*") if p.is_file())
-    assert total <= 10 * 1024 * 1024
     directory = kit_samples_dir()
+    total = sum(p.stat().st_size for p in directory.rglob("*") if p.is_file())
+    assert total <= 10 * 1024 * 1024
     sizes = {split: len(TwoHandDataset(directory, split)) for split in ("train", "val", "test")}
     assert min(sizes.values()) >= 8
     dataset = TwoHandDataset(directory, "test")

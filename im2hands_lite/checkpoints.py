@@ -1,0 +1,63 @@
+"""Checkpoints: atomic writes, `torch.load(weights_only=True)`-compatible, clear errors."""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = REPO_ROOT / "data_samples" / "checkpoints"  # small fast-profile weights
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing, truncated or of the wrong kind."""
+
+
+def save_checkpoint(path: str | Path, model: torch.nn.Module, kind: str, config, **extra) -> str:
+    """Write {kind, config, state_dict, extra} atomically; returns the file's sha256."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"kind": kind, "config": dataclasses.asdict(config),
+               "state_dict": model.state_dict(), "extra": json.loads(json.dumps(extra))}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(payload, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def load_checkpoint(path: str | Path, kind: str | None = None) -> dict:
+    """Read a checkpoint written by save_checkpoint (tensors and plain data only)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises several types for truncated or foreign files
+        raise CheckpointError(f"checkpoint {path} is corrupt or not a kit checkpoint: {err}") from err
+    if not isinstance(payload, dict) or not {"kind", "config", "state_dict"} <= set(payload):
+        raise CheckpointError(f"checkpoint {path} lacks kind/config/state_dict")
+    if kind is not None and payload["kind"] != kind:
+        raise CheckpointError(f"checkpoint {path} holds a {payload['kind']!r} model, expected {kind!r}")
+    return payload
+
+
+def load_halo(path: str | Path):
+    """A HaloModel (eval mode) from a checkpoint."""
+    from .models.halo import HaloConfig, HaloModel
+
+    payload = load_checkpoint(path, kind="halo")
+    model = HaloModel(HaloConfig(**payload["config"]))
+    model.load_state_dict(payload["state_dict"])
+    return model.eval()

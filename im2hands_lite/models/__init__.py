@@ -1,0 +1,1 @@
+"""Networks of Im2Hands: HALO (I without image), ..."""

@@ -1,0 +1,145 @@
+"""HALO: a skeleton-driven occupancy network (Karunratanakul et al., 3DV 2021), as Im2Hands uses it.
+
+Keypoints -> bone frames (see canonical.py). Each of the 16 parts (palm + 15 phalanges) has
+its own occupancy MLP that sees the query in its bone's frame, B_k^-1 x (3), the bone's length
+(1), an embedding of all 16 bone lengths (16, by 16 -> 40 -> 16) and a linear projection of the
+canonical bone translations (-> 8): 28 inputs, widths 28 -> 64 -> 64 -> 64 -> 64 -> 1 with
+LeakyReLU and residual connections. Occupancy = max over parts of sigmoid(part logit).
+
+The hook for Im2Hands' image conditioning: a per-query feature of width
+`HaloConfig.image_feature_dim` is concatenated to every part's hidden state after its first
+layer (width 0 = plain HALO = the "I - ImageCond" ablation).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from ..hand.asset import load_hand_asset
+from ..hand.joints import N_BONES
+from .canonical import HandFrames, hand_frames, straight_hand_directions
+
+PART_INPUT = 3 + 1 + 16 + 8
+
+
+@dataclass(frozen=True)
+class HaloConfig:
+    hidden: int = 64
+    n_hidden_layers: int = 4  # 28 -> 64 -> 64 -> 64 -> 64 -> 1
+    length_embed_hidden: int = 40
+    length_embed_dim: int = 16
+    translation_dim: int = 8
+    image_feature_dim: int = 0  # per-query image feature joined after the first layer
+    negative_slope: float = 0.01  # LeakyReLU
+    # bone-local coordinates are multiplied by this before the part MLPs: a phalanx is ~0.05
+    # normalised units wide, and O(1) inputs train much faster (docs/DECISIONS.md)
+    local_scale: float = 80.0
+
+    def __post_init__(self):
+        if self.length_embed_dim + self.translation_dim + 4 != PART_INPUT:
+            raise ValueError(f"part inputs must total {PART_INPUT} (3 + 1 + embed + translation)")
+        if self.n_hidden_layers < 2 or self.hidden < 1 or self.image_feature_dim < 0:
+            raise ValueError("need >= 2 hidden layers, hidden >= 1 and image_feature_dim >= 0")
+
+
+class PartLinear(nn.Module):
+    """One independent linear layer per part, applied to (P, M, in) in one batched matmul."""
+
+    def __init__(self, parts: int, in_features: int, out_features: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(parts, in_features, out_features))
+        self.bias = nn.Parameter(torch.zeros(parts, out_features))
+        bound = 1.0 / math.sqrt(in_features)  # nn.Linear's default init, per part
+        nn.init.uniform_(self.weight, -bound, bound)
+        nn.init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.baddbmm(self.bias[:, None], x, self.weight)
+
+
+@dataclass
+class HaloOutput:
+    occupancy: Tensor  # (B, N) in [0, 1]
+    part_logits: Tensor  # (B, 16, N)
+    frames: HandFrames
+
+
+class HaloModel(nn.Module):
+    """Occupancy of world-space queries (B, N, 3) given world keypoints (B, 21, 3) of B hands."""
+
+    def __init__(self, config: HaloConfig = HaloConfig()):
+        super().__init__()
+        self.config = config
+        rest = torch.as_tensor(load_hand_asset().joints, dtype=torch.float32)
+        self.register_buffer("canonical_dirs", straight_hand_directions(rest))
+        c = config
+        self.length_embed = nn.Sequential(
+            nn.Linear(N_BONES, c.length_embed_hidden), nn.LeakyReLU(c.negative_slope),
+            nn.Linear(c.length_embed_hidden, c.length_embed_dim))
+        self.translation_proj = nn.Linear(N_BONES * 3, c.translation_dim)
+        self.first = PartLinear(N_BONES, PART_INPUT, c.hidden)
+        self.joined = PartLinear(N_BONES, c.hidden + c.image_feature_dim, c.hidden)
+        self.hidden_layers = nn.ModuleList(
+            PartLinear(N_BONES, c.hidden, c.hidden) for _ in range(c.n_hidden_layers - 2))
+        self.out = PartLinear(N_BONES, c.hidden, 1)
+
+    def frames(self, keypoints: Tensor, is_left: Tensor) -> HandFrames:
+        return hand_frames(keypoints, is_left, self.canonical_dirs)
+
+    def forward(self, queries: Tensor, keypoints: Tensor, is_left: Tensor,
+                image_features: Tensor | None = None, frames: HandFrames | None = None) -> HaloOutput:
+        """queries (B, N, 3) world; keypoints (B, 21, 3) world; is_left (B,) bool;
+        image_features (B, N, image_feature_dim) or None (only when image_feature_dim is 0)."""
+        if queries.ndim != 3 or queries.shape[-1] != 3 or queries.shape[0] != keypoints.shape[0]:
+            raise ValueError(f"queries must be (B, N, 3) with B = {keypoints.shape[0]}, "
+                             f"got {tuple(queries.shape)}")
+        if not torch.isfinite(queries).all():
+            raise ValueError("queries contain NaN or infinite values")
+        frames = frames if frames is not None else self.frames(keypoints, is_left)
+        local = frames.to_bones(frames.normalise(queries)) * self.config.local_scale  # (B, 16, N, 3)
+        batch, parts, n, _ = local.shape
+        lengths = frames.bone_lengths
+        shape_code = torch.cat([self.length_embed(lengths),
+                                self.translation_proj(frames.canonical_heads.flatten(1))], dim=-1)
+        x = torch.cat([local, lengths[:, :, None, None].expand(batch, parts, n, 1),
+                       shape_code[:, None, None].expand(batch, parts, n, shape_code.shape[-1])], -1)
+        # parts first: (16, B * N, features), so every layer is one batched matmul
+        x = x.transpose(0, 1).reshape(parts, batch * n, PART_INPUT)
+        act = lambda t: F.leaky_relu(t, self.config.negative_slope)  # noqa: E731
+        h = act(self.first(x))
+        width = self.config.image_feature_dim
+        if width:
+            if image_features is None or image_features.shape != (batch, n, width):
+                raise ValueError(f"image_features must be ({batch}, {n}, {width}), got "
+                                 f"{None if image_features is None else tuple(image_features.shape)}")
+            h = torch.cat([h, image_features.reshape(1, batch * n, width).expand(parts, -1, -1)], -1)
+        elif image_features is not None:
+            raise ValueError("this HALO has image_feature_dim = 0 but image_features were given")
+        h = act(self.joined(h))
+        for layer in self.hidden_layers:
+            h = h + act(layer(h))  # residual
+        logits = self.out(h).reshape(parts, batch, n).transpose(0, 1)  # (B, 16, N)
+        occupancy = torch.sigmoid(logits).amax(dim=1)
+        return HaloOutput(occupancy=occupancy, part_logits=logits, frames=frames)
+
+
+def stack_hands(keypoints: Tensor, *per_hand: Tensor) -> tuple[Tensor, ...]:
+    """(B, 42, 3) two-hand keypoints and (B, 2, ...) per-hand tensors -> (2B, ...) single hands.
+
+    Row 2i is sample i's right hand, row 2i+1 its left (InterHand2.6M order); also returns the
+    (2B,) is_left flags.
+    """
+    if keypoints.ndim != 3 or keypoints.shape[1:] != (42, 3):
+        raise ValueError(f"two-hand keypoints must be (B, 42, 3), got {tuple(keypoints.shape)}")
+    batch = keypoints.shape[0]
+    is_left = torch.tensor([False, True], device=keypoints.device).repeat(batch)
+    flat = [keypoints.reshape(batch * 2, 21, 3)]
+    for tensor in per_hand:
+        if tensor.shape[:2] != (batch, 2):
+            raise ValueError(f"per-hand tensors must start with ({batch}, 2), got {tuple(tensor.shape)}")
+        flat.append(tensor.reshape(batch * 2, *tensor.shape[2:]))
+    return (*flat, is_left)
