@@ -4,11 +4,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import torch
+
+from .atomic import atomic_write
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = REPO_ROOT / "data_samples" / "checkpoints"  # small fast-profile weights
@@ -21,19 +21,9 @@ class CheckpointError(RuntimeError):
 def save_checkpoint(path: str | Path, model: torch.nn.Module, kind: str, config, **extra) -> str:
     """Write {kind, config, state_dict, extra} atomically; returns the file's sha256."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"kind": kind, "config": dataclasses.asdict(config),
                "state_dict": model.state_dict(), "extra": json.loads(json.dumps(extra))}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(payload, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda handle: torch.save(payload, handle))
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 

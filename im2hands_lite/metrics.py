@@ -31,10 +31,10 @@ from __future__ import annotations
 from typing import Optional, Sequence, Union
 
 import numpy as np
-import trimesh
 from scipy.spatial import cKDTree
 
 from im2hands_lite.geometry.inside import winding_number
+from im2hands_lite.geometry.meshes import MeshLike, mesh_arrays
 from im2hands_lite.hand.joints import MIDDLE_MCP, N_JOINTS
 
 __all__ = [
@@ -53,7 +53,6 @@ __all__ = [
     "two_hand_metrics",
 ]
 
-MeshLike = Union[trimesh.Trimesh, tuple[np.ndarray, np.ndarray]]
 RngLike = Union[np.random.Generator, int, None]
 
 M_TO_MM = 1000.0
@@ -110,29 +109,7 @@ def _n_points(n_points: int) -> int:
 
 def _mesh(mesh: MeshLike, name: str) -> tuple[np.ndarray, np.ndarray]:
     """-> (vertices float64 (V, 3), faces int64 (F, 3)); either may have 0 rows (empty)."""
-    if isinstance(mesh, trimesh.Trimesh):
-        vertices, faces = mesh.vertices, mesh.faces
-    elif isinstance(mesh, (tuple, list)) and len(mesh) == 2:
-        vertices, faces = mesh
-    else:
-        raise ValueError(f"{name} must be a trimesh.Trimesh or a (vertices, faces) pair")
-    vertices = np.asarray(vertices, dtype=np.float64)
-    faces = np.asarray(faces)
-    if vertices.size == 0:  # an empty mesh, however its arrays are shaped
-        vertices = vertices.reshape(0, 3)
-    if faces.size == 0:
-        faces = np.zeros((0, 3), dtype=np.int64)
-    if vertices.ndim != 2 or vertices.shape[1] != 3:
-        raise ValueError(f"{name} vertices must have shape (V, 3), got {vertices.shape}")
-    if faces.ndim != 2 or faces.shape[1] != 3:
-        raise ValueError(f"{name} faces must have shape (F, 3), got {faces.shape}")
-    if not np.issubdtype(faces.dtype, np.integer):
-        raise ValueError(f"{name} faces must be integer indices, got dtype {faces.dtype}")
-    if not np.all(np.isfinite(vertices)):
-        raise ValueError(f"{name} vertices contain NaN or infinite values")
-    if len(faces) and (faces.min() < 0 or faces.max() >= len(vertices)):
-        raise ValueError(f"{name} faces contain indices outside [0, {len(vertices)})")
-    return vertices, faces.astype(np.int64)
+    return mesh_arrays(mesh, name)
 
 
 def _is_empty(mesh: tuple[np.ndarray, np.ndarray]) -> bool:

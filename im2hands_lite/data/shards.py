@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from ..atomic import atomic_write
 from ..geometry.camera import PinholeCamera
 from .scene import TwoHandSample
 
@@ -29,8 +28,6 @@ def write_shard(path: str | Path, samples: list[TwoHandSample]) -> None:
         raise ValueError("a shard needs at least one sample")
     for sample in samples:
         sample.validate()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     arrays = {name: np.stack([getattr(s, name) for s in samples]) for name in ARRAY_FIELDS}
     arrays.update({name: np.array([getattr(s, name) for s in samples]) for name in SCALAR_FIELDS})
     arrays["K"] = np.stack([s.camera.K for s in samples])
@@ -39,16 +36,7 @@ def write_shard(path: str | Path, samples: list[TwoHandSample]) -> None:
     meta = {"format": SHARD_FORMAT, "interactions": [s.interaction for s in samples],
             "image_size": [samples[0].camera.width, samples[0].camera.height]}
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez_compressed(handle, **arrays)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda handle: np.savez_compressed(handle, **arrays))
 
 
 def read_shard(path: str | Path) -> dict:

@@ -29,10 +29,12 @@ used (O(N·F), evaluated in chunks).
 from __future__ import annotations
 
 import math
-from typing import Literal, Sequence, Union
+from typing import Literal, Sequence
 
 import numpy as np
 import trimesh
+
+from im2hands_lite.geometry.meshes import MeshLike, mesh_arrays
 
 try:
     import igl as _igl
@@ -48,7 +50,6 @@ __all__ = [
     "mesh_volume",
 ]
 
-MeshLike = Union[trimesh.Trimesh, tuple[np.ndarray, np.ndarray]]
 
 # Memory cap for the numpy fallback: chunk_points * faces * 3 * 3 float64s.
 _FALLBACK_BYTES_PER_CHUNK = 64 * 2**20
@@ -84,11 +85,7 @@ def _validate_points(points: np.ndarray) -> np.ndarray:
 
 
 def _mesh_arrays(mesh: MeshLike, index: int) -> tuple[np.ndarray, np.ndarray]:
-    if isinstance(mesh, trimesh.Trimesh):
-        return mesh.vertices, mesh.faces
-    if isinstance(mesh, (tuple, list)) and len(mesh) == 2:
-        return mesh[0], mesh[1]
-    raise ValueError(f"meshes[{index}] must be a trimesh.Trimesh or a (vertices, faces) pair")
+    return mesh_arrays(mesh, f"meshes[{index}]")
 
 
 def _directed_edge_keys(faces: np.ndarray) -> tuple[np.ndarray, int]:

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Sequence, Union
+from typing import Sequence
 
 import numpy as np
 import trimesh
 from scipy import ndimage
 
 from im2hands_lite.geometry.camera import PinholeCamera
+from im2hands_lite.geometry.meshes import MeshLike, mesh_arrays
 
 __all__ = ["RenderResult", "render_meshes", "random_background", "uint8_image", "DEFAULT_COLORS"]
 
@@ -37,7 +38,6 @@ from trimesh.ray.ray_triangle import RayMeshIntersector as _PythonIntersector
 
 _warned_no_embree = False
 
-MeshLike = Union[trimesh.Trimesh, tuple[np.ndarray, np.ndarray]]
 
 # Right hand warm/orange, left hand cool/blue, then a few extras.
 DEFAULT_COLORS: tuple[tuple[float, float, float], ...] = (
@@ -69,23 +69,7 @@ class RenderResult:
 
 
 def _mesh_arrays(mesh: MeshLike, index: int) -> tuple[np.ndarray, np.ndarray]:
-    if isinstance(mesh, trimesh.Trimesh):
-        vertices, faces = mesh.vertices, mesh.faces
-    elif isinstance(mesh, (tuple, list)) and len(mesh) == 2:
-        vertices, faces = mesh
-    else:
-        raise ValueError(f"meshes[{index}] must be a trimesh.Trimesh or a (vertices, faces) pair")
-    vertices = np.asarray(vertices, dtype=np.float64)
-    faces = np.asarray(faces)
-    if vertices.ndim != 2 or vertices.shape[1] != 3:
-        raise ValueError(f"meshes[{index}] vertices must have shape (V, 3), got {vertices.shape}")
-    if faces.ndim != 2 or faces.shape[1] != 3 or not np.issubdtype(faces.dtype, np.integer):
-        raise ValueError(f"meshes[{index}] faces must be an integer (F, 3) array, got {faces.shape}")
-    if not np.all(np.isfinite(vertices)):
-        raise ValueError(f"meshes[{index}] vertices contain NaN or infinite values")
-    if len(faces) and (faces.min() < 0 or faces.max() >= len(vertices)):
-        raise ValueError(f"meshes[{index}] faces index outside [0, {len(vertices)})")
-    return vertices, faces.astype(np.int64)
+    return mesh_arrays(mesh, f"meshes[{index}]")
 
 
 def _unit_vector(value: Sequence[float] | np.ndarray, name: str) -> np.ndarray:
