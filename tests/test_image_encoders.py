@@ -18,6 +18,15 @@ from im2hands_lite.models.image import (
 )
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """These small convolutions run faster (and steadier on a shared machine) on one thread."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def n_params(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
@@ -114,6 +123,19 @@ def test_vit_other_square_sizes_interpolate_position_embeddings():
         vit(torch.rand(1, 3, 100, 100))
     with pytest.raises(ValueError, match="square"):
         vit(torch.rand(1, 3, 64, 96))
+
+
+def test_official_layout_vit_on_the_decoder_feature_map():
+    """The official code patchifies ImgEnc's 1/4-resolution 32-channel map on a 4x4 grid."""
+    model = ImageEncoderDecoder(ResNetConfig(depth=10, width=8),
+                                DeconvDecoderConfig(out_channels=32, hidden=16, n_layers=3))
+    vit = PatchViT(ViTConfig(image_size=64, grid=4, dim=32, depth=1, heads=2,
+                             in_channels=32, normalize=False))
+    features = model(torch.rand(2, 3, 256, 256)).feature_map
+    assert features.shape == (2, 32, 64, 64) and model.output_stride == 4
+    assert vit(features).shape == (2, 16, 32)
+    with pytest.raises(ValueError, match="32 channels"):
+        vit(torch.rand(2, 3, 64, 64))
 
 
 def test_models_built_after_the_same_seed_are_equal():

@@ -10,6 +10,12 @@ Supplementary S.3.1 of the paper:
     8x8 image patches using an encoder of Vision Transformer". Here: `PatchViT`, which cuts
     the image into grid x grid patches (the official code uses a 4x4 grid; `ViTConfig.grid`).
 
+Where the official code differs (read from it; it builds on IntagHand's modules): ImgEnc is a
+pretrained ResNet-50 whose decoder stops at 1/4 (a 64x64, 32-channel map for 256x256 crops;
+here `DeconvDecoderConfig(n_layers=3)`), and I's "ViT" patchifies that feature map, not the
+RGB image: a 16x16-stride conv to a 4x4 grid of 32-d tokens + learned positions + one
+self-attention layer (here `ViTConfig(image_size=64, grid=4, in_channels=32, normalize=False)`).
+
 Everything is written out with plain torch.nn (no torchvision, no pretrained weights). The
 ResNet has exactly torchvision's layer shapes (resnet18 / 34 / 50 at width 64 have the same
 parameter counts), so a standard checkpoint could be loaded later with a key rename.
@@ -84,7 +90,8 @@ class ResNetConfig:
 
     def __post_init__(self):
         if self.depth not in RESNET_LAYOUTS:
-            raise ValueError(f"ResNet depth must be one of {sorted(RESNET_LAYOUTS)}, got {self.depth}")
+            raise ValueError(f"ResNet depth must be one of {sorted(RESNET_LAYOUTS)}, "
+                             f"got {self.depth}")
         if self.width < 1 or self.in_channels < 1:
             raise ValueError("width and in_channels must be positive")
 
@@ -215,11 +222,12 @@ class ResNetEncoder(nn.Module):
 class DeconvDecoderConfig:
     out_channels: int = 32  # feature width per pixel (official code: 32-d per point)
     hidden: int = 256
-    n_layers: int = 4  # each doubles the resolution: 1/32 -> 1/2 with 4 layers
+    n_layers: int = 4  # each doubles the resolution: 1/32 -> 1/2 with 4 layers (official: 1/4)
 
     def __post_init__(self):
         if not 1 <= self.n_layers <= 5:
-            raise ValueError(f"n_layers must be in 1..5 (1/32 up to at most 1/1), got {self.n_layers}")
+            raise ValueError(f"n_layers must be in 1..5 (1/32 up to at most 1/1), "
+                             f"got {self.n_layers}")
         if self.out_channels < 1 or self.hidden < 1:
             raise ValueError("out_channels and hidden must be positive")
 
@@ -253,7 +261,8 @@ class DeconvDecoder(nn.Module):
 
     def forward(self, c5: Tensor) -> Tensor:
         if c5.dim() != 4 or c5.shape[1] != self.in_channels:
-            raise ValueError(f"decoder input must be (B, {self.in_channels}, h, w), got {tuple(c5.shape)}")
+            raise ValueError(f"decoder input must be (B, {self.in_channels}, h, w), "
+                             f"got {tuple(c5.shape)}")
         return self.head(self.layers(c5))
 
 
@@ -295,10 +304,18 @@ class ViTConfig:
     heads: int = 4
     mlp_ratio: float = 2.0
     dropout: float = 0.0
+    # The input: an RGB image (3 channels, normalised with ImageNet statistics) by default. The
+    # official code instead patchifies ImgEnc's decoder feature map (32 channels, 64x64, a 4x4
+    # grid); for that use in_channels=32, normalize=False, image_size=64, grid=4.
+    in_channels: int = 3
+    normalize: bool = True
 
     def __post_init__(self):
+        if self.in_channels < 1:
+            raise ValueError(f"in_channels must be positive, got {self.in_channels}")
         if self.grid < 1 or self.image_size % self.grid:
-            raise ValueError(f"image_size ({self.image_size}) must be divisible by grid ({self.grid})")
+            raise ValueError(f"image_size ({self.image_size}) must be divisible by "
+                             f"grid ({self.grid})")
         if self.heads < 1 or self.dim % self.heads:
             raise ValueError(f"dim ({self.dim}) must be divisible by heads ({self.heads})")
         if self.depth < 0 or self.mlp_ratio <= 0 or not 0.0 <= self.dropout < 1.0:
@@ -327,7 +344,8 @@ class SelfAttention(nn.Module):
         b, n, d = x.shape
         # (B, N, 3D) -> 3 x (B, heads, N, D / heads)
         q, k, v = self.qkv(x).view(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
-        y = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0)
+        drop = self.dropout if self.training else 0.0
+        y = F.scaled_dot_product_attention(q, k, v, dropout_p=drop)
         y = y.transpose(1, 2).reshape(b, n, d)  # heads side by side again
         return self.proj_drop(self.proj(y))
 
@@ -352,6 +370,8 @@ class TransformerBlock(nn.Module):
 class PatchViT(nn.Module):
     """ViT encoder of image patches: image (B, 3, S, S) in [0, 1] -> tokens (B, grid**2, dim).
 
+    (Or of a feature map (B, in_channels, S, S), see ViTConfig.in_channels.)
+
     Tokens are in row-major patch order (token r * grid + c covers patch row r, column c).
     There is no class token: the consumers (query-image attention in I, keypoint-image
     attention in K) attend to the patch tokens themselves and never need one summary vector.
@@ -365,8 +385,8 @@ class PatchViT(nn.Module):
         super().__init__()
         self.config = config
         c = config
-        self.normalize = Normalize(3)
-        self.patch_embed = nn.Conv2d(3, c.dim, kernel_size=c.patch_size, stride=c.patch_size)
+        self.normalize = Normalize(c.in_channels) if c.normalize else nn.Identity()
+        self.patch_embed = nn.Conv2d(c.in_channels, c.dim, c.patch_size, stride=c.patch_size)
         self.pos_embed = nn.Parameter(torch.zeros(1, c.n_tokens, c.dim))
         self.drop = nn.Dropout(c.dropout)
         self.blocks = nn.ModuleList(
@@ -398,7 +418,7 @@ class PatchViT(nn.Module):
         return pe.permute(0, 2, 3, 1).reshape(1, grid * grid, -1)
 
     def forward(self, image: Tensor) -> Tensor:
-        check_image(image, 3, multiple_of=self.config.patch_size, square=True)
+        check_image(image, self.config.in_channels, multiple_of=self.config.patch_size, square=True)
         x = self.patch_embed(self.normalize(image))  # (B, dim, grid, grid)
         grid = x.shape[-1]
         x = x.flatten(2).transpose(1, 2)  # (B, grid**2, dim), row-major
