@@ -1,4 +1,7 @@
-"""Training loops. For now: HALO on ground-truth keypoints (the shared trainer grows from here).
+"""Training loop for the occupancy networks (HALO and I) on ground-truth keypoints.
+
+Any model with `predict(batch)` returning rows 2s (right) / 2s + 1 (left) trains here; the
+shared trainer of the training issue (profiles, checkpoints, resume) grows from this loop.
 
 The optimiser is the paper's (Adam, betas (0.9, 0.999), eps 1e-8, weight decay 1e-5, learning
 rate x0.2 every 5000 steps); the fast profile raises the learning rate to 1e-3 so a few hundred
@@ -14,7 +17,6 @@ from torch.nn import functional as F
 from torch.utils.data import DataLoader, RandomSampler
 from tqdm.auto import tqdm
 
-from .models.halo import HaloModel, stack_hands
 
 
 @dataclass(frozen=True)
@@ -52,9 +54,9 @@ def make_optimizer(model: torch.nn.Module, config: HaloTrainConfig):
     return optimizer, scheduler
 
 
-def train_halo(model: HaloModel, dataset, config: HaloTrainConfig = HaloTrainConfig(),
-               progress: bool = True) -> list[dict]:
-    """Train HALO on a TwoHandDataset (its n_queries sets the points per hand); returns the log.
+def train_occupancy(model: torch.nn.Module, dataset, config: HaloTrainConfig = HaloTrainConfig(),
+                    progress: bool = True, desc: str = "train") -> list[dict]:
+    """Train HALO or I on a TwoHandDataset (its n_queries sets the points per hand); returns the log.
 
     Each log row: step, loss, lr, seconds (cumulative). Deterministic for a given seed.
     """
@@ -67,12 +69,13 @@ def train_halo(model: HaloModel, dataset, config: HaloTrainConfig = HaloTrainCon
     optimizer, scheduler = make_optimizer(model, config)
     model.train()
     log, start = [], time.perf_counter()
-    bar = tqdm(loader, total=config.steps, desc="train HALO", disable=not progress)
+    device = next(model.parameters()).device
+    bar = tqdm(loader, total=config.steps, desc=desc, disable=not progress)
     for step, batch in enumerate(bar, start=1):
-        keypoints, queries, occupancy, is_left = stack_hands(
-            batch["keypoints"], batch["queries"], batch["occupancy"])
-        pred = model(queries, keypoints, is_left).occupancy
-        loss = occupancy_loss(pred, occupancy, config.loss)
+        batch = {key: value.to(device) for key, value in batch.items()}
+        pred = model.predict(batch).occupancy
+        target = batch["occupancy"].flatten(0, 1)  # (S, 2, N) -> rows 2s right, 2s + 1 left
+        loss = occupancy_loss(pred, target, config.loss)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -83,3 +86,9 @@ def train_halo(model: HaloModel, dataset, config: HaloTrainConfig = HaloTrainCon
             bar.set_postfix(loss=f"{loss.item():.4f}")
     model.eval()
     return log
+
+
+def train_halo(model: torch.nn.Module, dataset, config: HaloTrainConfig = HaloTrainConfig(),
+               progress: bool = True) -> list[dict]:
+    """HALO (or I) training; the name the HALO notebook uses."""
+    return train_occupancy(model, dataset, config, progress, desc="train HALO")

@@ -56,8 +56,10 @@ def test_evaluate_rows_and_means(sample):
 
 
 def test_bad_keypoints_for_reconstruction():
-    with pytest.raises(ValueError, match="one hand must be"):
-        reconstruct_hand(HaloModel(), np.zeros((20, 3)), False)
+    with pytest.raises(ValueError, match="two-hand keypoints"):
+        reconstruct_hand(HaloModel(), np.zeros((20, 3)), 0)
+    with pytest.raises(ValueError, match="hand must be 0"):
+        reconstruct_hand(HaloModel(), np.zeros((42, 3)), 2)
     with pytest.raises(ValueError, match="two-hand keypoints"):
         reconstruct_pair(HaloModel(), np.zeros((21, 3)))
 

@@ -142,30 +142,34 @@ class TwoHandDataset(Dataset):
         return sample_from_shard(shard, i)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        shard, i = self._locate(index)
-        queries, occupancy = shard["queries"][i], shard["occupancy"][i]
+        sample = self.sample(index)
         if self.n_queries is not None:
             g = np.random.default_rng([self.seed, index, self.epoch])
             # keep the HALO balance: draw from the uniform and the surface halves alike
-            n_total = queries.shape[1]
+            n_total = sample.queries.shape[1]
             half = n_total // 2
             take = np.concatenate([g.choice(half, self.n_queries // 2, replace=False),
                                    half + g.choice(n_total - half, self.n_queries - self.n_queries // 2,
                                                    replace=False)])
-            queries, occupancy = queries[:, take], occupancy[:, take]
-        return {
-            "image": torch.from_numpy(shard["image"][i]).permute(2, 0, 1).float() / 255.0,
-            "mask": torch.from_numpy(shard["mask"][i].astype(np.int64)),
-            "K": torch.from_numpy(shard["K"][i]).float(),
-            "R": torch.from_numpy(shard["R"][i]).float(),
-            "t": torch.from_numpy(shard["t"][i]).float(),
-            "keypoints": torch.from_numpy(shard["keypoints"][i]),
-            "vertices": torch.from_numpy(shard["vertices"][i]),
-            "queries": torch.from_numpy(np.ascontiguousarray(queries)),
-            "occupancy": torch.from_numpy(np.ascontiguousarray(occupancy)).float(),
-            "interaction": torch.tensor(INTERACTIONS.index(shard["interactions"][i])),
-            "seed": torch.tensor(int(shard["seed"][i])),
-        }
+            sample.queries, sample.occupancy = sample.queries[:, take], sample.occupancy[:, take]
+        return sample_to_item(sample)
+
+
+def sample_to_item(sample: TwoHandSample) -> dict[str, torch.Tensor]:
+    """A TwoHandSample as the dict of tensors that models and DataLoaders use."""
+    return {
+        "image": torch.from_numpy(np.ascontiguousarray(sample.image)).permute(2, 0, 1).float() / 255.0,
+        "mask": torch.from_numpy(sample.mask.astype(np.int64)),
+        "K": torch.from_numpy(sample.camera.K).float(),
+        "R": torch.from_numpy(sample.camera.R).float(),
+        "t": torch.from_numpy(sample.camera.t).float(),
+        "keypoints": torch.from_numpy(np.asarray(sample.keypoints, dtype=np.float32)),
+        "vertices": torch.from_numpy(np.asarray(sample.vertices, dtype=np.float32)),
+        "queries": torch.from_numpy(np.ascontiguousarray(sample.queries, dtype=np.float32)),
+        "occupancy": torch.from_numpy(np.ascontiguousarray(sample.occupancy)).float(),
+        "interaction": torch.tensor(INTERACTIONS.index(sample.interaction)),
+        "seed": torch.tensor(int(sample.seed)),
+    }
 
 
 @lru_cache(maxsize=4)

@@ -90,6 +90,21 @@ class HaloModel(nn.Module):
     def frames(self, keypoints: Tensor, is_left: Tensor) -> HandFrames:
         return hand_frames(keypoints, is_left, self.canonical_dirs)
 
+    def predict(self, batch: dict[str, Tensor]) -> HaloOutput:
+        """Both hands of a data batch (keypoints (S, 42, 3), queries (S, 2, N, 3)) -> rows
+        2s (right) and 2s + 1 (left), as `stack_hands` orders them."""
+        keypoints, queries, is_left = stack_hands(batch["keypoints"], batch["queries"])
+        return self(queries, keypoints, is_left)
+
+    def occupancy_function(self, item: dict[str, Tensor], hand: int):
+        """fn(points (N, 3) world) -> (N,) occupancy of one hand (0 right, 1 left) of one
+        unbatched data item; the keypoints are canonicalised once, not per call."""
+        device = self.canonical_dirs.device
+        keypoints = item["keypoints"][21 * hand:21 * hand + 21][None].to(device)
+        left = torch.tensor([hand == 1], device=device)
+        frames = self.frames(keypoints, left)
+        return lambda points: self(points[None].to(device), keypoints, left, frames=frames).occupancy[0]
+
     def forward(self, queries: Tensor, keypoints: Tensor, is_left: Tensor,
                 image_features: Tensor | None = None, frames: HandFrames | None = None) -> HaloOutput:
         """queries (B, N, 3) world; keypoints (B, 21, 3) world; is_left (B,) bool;
