@@ -51,3 +51,26 @@ def load_halo(path: str | Path):
     model = HaloModel(HaloConfig(**payload["config"]))
     model.load_state_dict(payload["state_dict"])
     return model.eval()
+
+
+def initial_config_from_dict(raw: dict):
+    """Rebuild a nested InitialConfig from its `dataclasses.asdict` form."""
+    from .models.attention import QueryAttentionConfig
+    from .models.halo import HaloConfig
+    from .models.image import DeconvDecoderConfig, ResNetConfig, ViTConfig
+    from .models.initial import InitialConfig
+
+    parts = {"halo": HaloConfig, "resnet": ResNetConfig, "decoder": DeconvDecoderConfig,
+             "vit": ViTConfig, "attention": QueryAttentionConfig}
+    return InitialConfig(image_cond=raw["image_cond"],
+                         **{name: cls(**raw[name]) for name, cls in parts.items()})
+
+
+def load_initial(path: str | Path):
+    """An InitialOccupancyNet (I, any image-conditioning variant; eval mode) from a checkpoint."""
+    from .models.initial import InitialOccupancyNet
+
+    payload = load_checkpoint(path, kind="initial")
+    model = InitialOccupancyNet(initial_config_from_dict(payload["config"]))
+    model.load_state_dict(payload["state_dict"])
+    return model.eval()

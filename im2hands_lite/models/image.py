@@ -431,9 +431,13 @@ class PatchViT(nn.Module):
 # ----------------------------------------------------------------------------- presets
 
 def fast_image_config() -> tuple[ResNetConfig, DeconvDecoderConfig, ViTConfig]:
-    """CPU profile: ResNet-18 at half width, a narrow decoder, 128x128 images, a small ViT."""
-    return (ResNetConfig(depth=18, width=32),
-            DeconvDecoderConfig(out_channels=32, hidden=64),
+    """CPU profile: a ResNet-10 at quarter width, a narrow decoder, 128x128 images, a small ViT.
+
+    ~0.6 M image parameters (a 2.5 MB checkpoint); forward+backward of 4 images in ~0.1 s on
+    one core (ResNet-18 at half width: 3.3 M, ~0.16 s).
+    """
+    return (ResNetConfig(depth=10, width=16),
+            DeconvDecoderConfig(out_channels=32, hidden=32),
             ViTConfig(image_size=128, grid=8, dim=64, depth=2, heads=4))
 
 

@@ -1,0 +1,151 @@
+"""I: Im2Hands' initial hand occupancy network = HALO + image conditioning.
+
+`image_cond` picks the variant of Tables S1/S2:
+- "attention": query-image attention over ViT patch tokens (I, the paper's model);
+- "pixel_aligned": PIFu-style bilinear sampling of the decoder feature map at the query's
+  projection (I - QueryImageAtt);
+- "none": plain HALO (I - ImageCond).
+Hands are flattened as in `stack_hands` (row 2i right, 2i+1 left of sample i); each hand
+looks up its sample's image features with `sample_index`.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, nn
+
+from .attention import QueryAttentionConfig, QueryImageAttention, project_points, sample_pixel_aligned
+from .halo import HaloConfig, HaloModel, HaloOutput, stack_hands
+from .image import (DeconvDecoderConfig, ImageEncoderDecoder, PatchViT, ResNetConfig, ViTConfig,
+                    fast_image_config)
+
+IMAGE_CONDITIONS = ("attention", "pixel_aligned", "none")
+
+
+def _fast_resnet() -> ResNetConfig:
+    return fast_image_config()[0]
+
+
+def _fast_decoder() -> DeconvDecoderConfig:
+    return fast_image_config()[1]
+
+
+def _fast_vit() -> ViTConfig:
+    return fast_image_config()[2]
+
+
+@dataclass(frozen=True)
+class InitialConfig:
+    image_cond: str = "attention"
+    halo: HaloConfig = field(default_factory=HaloConfig)
+    resnet: ResNetConfig = field(default_factory=_fast_resnet)
+    decoder: DeconvDecoderConfig = field(default_factory=_fast_decoder)
+    vit: ViTConfig = field(default_factory=_fast_vit)
+    attention: QueryAttentionConfig = field(default_factory=QueryAttentionConfig)
+
+    def __post_init__(self):
+        if self.image_cond not in IMAGE_CONDITIONS:
+            raise ValueError(f"image_cond must be one of {IMAGE_CONDITIONS}, got {self.image_cond!r}")
+
+    @property
+    def feature_dim(self) -> int:
+        """Width of the per-query image feature that enters HALO."""
+        return {"attention": self.attention.feature_dim, "pixel_aligned": self.decoder.out_channels,
+                "none": 0}[self.image_cond]
+
+
+@dataclass
+class ImageContext:
+    """What one image contributes (computed once per image, shared by both hands)."""
+
+    feature_map: Tensor | None  # (S, C, H/2, W/2) decoder features (pixel-aligned; R later)
+    global_feature: Tensor | None  # (S, C5) z_I
+    tokens: Tensor | None  # (S, T, D) ViT patch tokens
+    image_size: tuple[int, int]
+
+
+@dataclass
+class InitialOutput(HaloOutput):
+    attention: Tensor | None = None  # (B, heads, N, T) when requested
+
+
+class InitialOccupancyNet(nn.Module):
+    """I: occupancy of world queries given keypoints, the image and its camera."""
+
+    def __init__(self, config: InitialConfig = InitialConfig()):
+        super().__init__()
+        self.config = config
+        self.halo = HaloModel(dataclasses.replace(config.halo, image_feature_dim=config.feature_dim))
+        self.image_encoder = None
+        self.vit = None
+        self.query_attention = None
+        if config.image_cond != "none":
+            self.image_encoder = ImageEncoderDecoder(config.resnet, config.decoder)
+        if config.image_cond == "attention":
+            self.vit = PatchViT(config.vit)
+            self.query_attention = QueryImageAttention(config.vit.dim, config.attention)
+
+    def encode_image(self, images: Tensor) -> ImageContext:
+        """images (S, 3, H, W) in [0, 1]."""
+        if images.ndim != 4 or images.shape[1] != 3:
+            raise ValueError(f"images must be (S, 3, H, W), got {tuple(images.shape)}")
+        size = (images.shape[-2], images.shape[-1])
+        if self.config.image_cond == "none":
+            return ImageContext(None, None, None, size)
+        features = self.image_encoder(images)
+        tokens = self.vit(images) if self.vit is not None else None
+        return ImageContext(features.feature_map, features.global_feature, tokens, size)
+
+    def image_features(self, queries: Tensor, context: ImageContext, sample_index: Tensor,
+                       K: Tensor, R: Tensor, t: Tensor, root: Tensor,
+                       return_attention: bool = False) -> tuple[Tensor | None, Tensor | None]:
+        """Per-query image features (B, N, F) for hands whose image is `sample_index` (B,)."""
+        if self.config.image_cond == "none":
+            return None, None
+        pixels, cam = project_points(queries, K[sample_index], R[sample_index], t[sample_index])
+        if self.config.image_cond == "pixel_aligned":
+            return sample_pixel_aligned(context.feature_map[sample_index], pixels, context.image_size), None
+        root_cam = (R[sample_index] @ root[:, :, None]).squeeze(-1) + t[sample_index]
+        out = self.query_attention(cam - root_cam[:, None], context.tokens[sample_index],
+                                   return_weights=return_attention)
+        return out.features, out.weights
+
+    def predict(self, batch: dict[str, Tensor], return_attention: bool = False) -> InitialOutput:
+        """Both hands of a data batch (image, K, R, t, keypoints (S, 42, 3), queries
+        (S, 2, N, 3)) -> rows 2s (right) and 2s + 1 (left), as `stack_hands` orders them."""
+        keypoints, queries, is_left = stack_hands(batch["keypoints"], batch["queries"])
+        sample_index = torch.arange(batch["image"].shape[0], device=queries.device).repeat_interleave(2)
+        root = batch["keypoints"].mean(dim=1)[sample_index]  # the two-hand centre
+        context = self.encode_image(batch["image"])
+        return self(queries, keypoints, is_left, context, sample_index, batch["K"], batch["R"],
+                    batch["t"], root, return_attention=return_attention)
+
+    def occupancy_function(self, item: dict[str, Tensor], hand: int):
+        """fn(points (N, 3) world) -> (N,) occupancy of one hand (0 right, 1 left) of one
+        unbatched data item; the image is encoded and the keypoints canonicalised once."""
+        device = next(self.parameters()).device
+        one = {key: item[key][None].to(device) for key in ("image", "K", "R", "t", "keypoints")}
+        keypoints = one["keypoints"][:, 21 * hand:21 * hand + 21]
+        left = torch.tensor([hand == 1], device=device)
+        root = one["keypoints"].mean(dim=1)
+        context = self.encode_image(one["image"])
+        frames = self.halo.frames(keypoints, left)
+        index = torch.zeros(1, dtype=torch.long, device=device)
+
+        def occupancy(points: Tensor) -> Tensor:
+            return self(points[None].to(device), keypoints, left, context, index, one["K"], one["R"],
+                        one["t"], root, frames=frames).occupancy[0]
+        return occupancy
+
+    def forward(self, queries: Tensor, keypoints: Tensor, is_left: Tensor, context: ImageContext,
+                sample_index: Tensor, K: Tensor, R: Tensor, t: Tensor, root: Tensor,
+                return_attention: bool = False, frames=None) -> InitialOutput:
+        """queries (B, N, 3) world; keypoints (B, 21, 3); is_left (B,); sample_index (B,) long into
+        the image batch; K, R, t: the images' cameras (S, ...); root (B, 3) world two-hand centre."""
+        features, weights = self.image_features(queries, context, sample_index, K, R, t, root,
+                                                return_attention)
+        out = self.halo(queries, keypoints, is_left, image_features=features, frames=frames)
+        return InitialOutput(occupancy=out.occupancy, part_logits=out.part_logits,
+                             frames=out.frames, attention=weights)
