@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 class HaloTrainConfig:
     steps: int = 500
     batch_size: int = 4  # samples per step (both hands of each)
-    n_queries: int = 1024  # per hand per step, half uniform and half near the surface
+    n_queries: int = 1024  # per hand per step; drawn at random from the item's queries
     lr: float = 1e-3  # paper: 1e-4 (see docs/DECISIONS.md)
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-8
@@ -73,6 +73,11 @@ def train_occupancy(model: torch.nn.Module, dataset, config: HaloTrainConfig = H
     bar = tqdm(loader, total=config.steps, desc=desc, disable=not progress)
     for step, batch in enumerate(bar, start=1):
         batch = {key: value.to(device) for key, value in batch.items()}
+        available = batch["queries"].shape[2]
+        if available > config.n_queries:  # the items carry more queries than a step uses
+            keep = torch.randperm(available, generator=generator)[:config.n_queries].to(device)
+            batch["queries"] = batch["queries"][:, :, keep]
+            batch["occupancy"] = batch["occupancy"][:, :, keep]
         pred = model.predict(batch).occupancy
         target = batch["occupancy"].flatten(0, 1)  # (S, 2, N) -> rows 2s right, 2s + 1 left
         loss = occupancy_loss(pred, target, config.loss)

@@ -134,10 +134,16 @@ def test_stack_hands_order():
 def test_tiny_overfit_loss_falls():
     from im2hands_lite.data import TwoHandDataset, kit_samples_dir
 
-    dataset = torch.utils.data.Subset(TwoHandDataset(kit_samples_dir(), "train", n_queries=256), [0])
+    # the item carries all 4,096 queries per hand; the step draws config.n_queries of them
+    dataset = torch.utils.data.Subset(TwoHandDataset(kit_samples_dir(), "train"), [0])
     torch.manual_seed(0)
     model = HaloModel()
-    log = train_halo(model, dataset, HaloTrainConfig(steps=60, batch_size=1, lr=3e-3), progress=False)
+    seen = []
+    original = model.predict
+    model.predict = lambda batch: seen.append(batch["queries"].shape) or original(batch)
+    log = train_halo(model, dataset, HaloTrainConfig(steps=60, batch_size=1, lr=3e-3, n_queries=256),
+                     progress=False)
+    assert seen[0] == (1, 2, 256, 3)
     first, last = np.mean([r["loss"] for r in log[:5]]), np.mean([r["loss"] for r in log[-5:]])
     assert last < 0.6 * first, (first, last)
     assert occupancy_loss(torch.tensor([0.5]), torch.tensor([1.0])).item() == pytest.approx(0.25)
