@@ -62,7 +62,7 @@ def main() -> None:
             for _ in range(2):  # both hands
                 with torch.no_grad():
                     extract_mesh_dense(lambda p: model(p[None], kp, left, frames=frames).occupancy[0],
-                                       lo, hi, resolution=resolution)
+                                       lo, hi, resolution=resolution, batch_points=config.batch_points)
         dense_seconds = best_of(dense, 1)
         print(f"{resolution:10d} {'dense':>15s} {dense_seconds:18.2f} {2 * (resolution + 1) ** 3:12d}"
               f"   (coarse-to-fine is {dense_seconds / seconds:.1f}x faster)")
