@@ -21,6 +21,8 @@ import torch
 from im2hands_lite.data.scene import GeneratorConfig, generate_sample, sample_queries
 from im2hands_lite.geometry.inside import winding_number
 
+from timing import best_time  # benchmarks/timing.py
+
 
 def _run(args) -> int:
     seeds, config = args
@@ -53,15 +55,9 @@ def inside_throughput(n_points: int = 40_000, repeats: int = 5) -> dict[str, flo
     }
     out = {}
     for name, fn in methods.items():
-        best = min(_timed(fn) for _ in range(repeats))
+        best = best_time(fn, repeats)
         out[name] = n_points / best
     return out
-
-
-def _timed(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
 
 
 def main() -> None:

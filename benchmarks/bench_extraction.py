@@ -16,13 +16,14 @@ and 128, and whether both give the same mesh::
 from __future__ import annotations
 
 import argparse
-import time
 from typing import Callable
 
 import numpy as np
 import torch
 
 from im2hands_lite.geometry import extract_mesh, extract_mesh_dense, keypoint_bounds
+
+from timing import best_time  # benchmarks/timing.py
 
 RADIUS = 0.04
 CENTRES = ((-0.045, 0.0, 0.0), (0.045, 0.0, 0.0))
@@ -52,15 +53,6 @@ def with_mlp_cost(width: int = 128, seed: int = 0) -> Callable[[torch.Tensor], t
         return two_spheres(points) + 0.0 * mlp(points)[:, 0]
 
     return occupancy
-
-
-def best_time(function: Callable[[], object], repeats: int) -> float:
-    timings = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        timings.append(time.perf_counter() - start)
-    return min(timings)
 
 
 def main() -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import time
 
 import torch
 
@@ -19,14 +18,7 @@ from im2hands_lite.evaluate import ReconstructionConfig, reconstruct_pair
 from im2hands_lite.geometry.extraction import extract_mesh_dense, keypoint_bounds
 from im2hands_lite.models.halo import HaloModel
 
-
-def best_of(fn, repeats=3) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+from timing import best_time  # benchmarks/timing.py
 
 
 def main() -> None:
@@ -46,14 +38,14 @@ def main() -> None:
     for n in (16_384, 65_536):
         q = torch.randn(1, n, 3) * 0.05 + kp[:, 9:10]
         with torch.no_grad():
-            seconds = best_of(lambda: model(q, kp, left, frames=frames))
+            seconds = best_time(lambda: model(q, kp, left, frames=frames))
         print(f"forward, {n:6d} queries: {seconds:.3f} s = {n / seconds / 1e3:.0f} k queries/s")
 
     print(f"\n{'resolution':>10s} {'method':>15s} {'seconds (2 hands)':>18s} {'evaluations':>12s}")
     for resolution in (64, 128):
         config = ReconstructionConfig(resolution=resolution, coarse_resolution=resolution // 4)
         results = []
-        seconds = best_of(lambda: results.append(reconstruct_pair(model, sample.keypoints, config)), 2)
+        seconds = best_time(lambda: results.append(reconstruct_pair(model, sample.keypoints, config)), 2)
         evals = sum(r.n_evaluations for r in results[-1])
         print(f"{resolution:10d} {'coarse-to-fine':>15s} {seconds:18.2f} {evals:12d}")
         lo, hi = keypoint_bounds(sample.keypoints[:21], padding=config.padding)
@@ -63,7 +55,7 @@ def main() -> None:
                 with torch.no_grad():
                     extract_mesh_dense(lambda p: model(p[None], kp, left, frames=frames).occupancy[0],
                                        lo, hi, resolution=resolution, batch_points=config.batch_points)
-        dense_seconds = best_of(dense, 1)
+        dense_seconds = best_time(dense, 1)
         print(f"{resolution:10d} {'dense':>15s} {dense_seconds:18.2f} {2 * (resolution + 1) ** 3:12d}"
               f"   (coarse-to-fine is {dense_seconds / seconds:.1f}x faster)")
 

@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import time
 
 import torch
 from torch.nn import functional as F
@@ -37,6 +36,8 @@ from torch.nn import functional as F
 from im2hands_lite.data import TwoHandDataset, kit_samples_dir
 from im2hands_lite.models.image import fast_image_config, paper_image_config
 from im2hands_lite.models.initial import IMAGE_CONDITIONS, InitialConfig, InitialOccupancyNet
+
+from timing import best_time  # benchmarks/timing.py
 
 CONFIGS = {  # name -> (image preset, images per batch, crop side, queries per hand)
     "paper": (paper_image_config, 8, 256, 4096),
@@ -86,16 +87,6 @@ def imgenc_only(model: InitialOccupancyNet, batch: dict[str, torch.Tensor]) -> N
             model.image_encoder(batch["image"])
 
 
-def time_cpu(fn, repeats: int) -> float:
-    fn()  # warm-up
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
 def time_gpu(fn, repeats: int) -> float:
     fn()  # warm-up (cuDNN algorithm choice, allocator)
     torch.cuda.synchronize()
@@ -143,9 +134,9 @@ def main() -> None:
         repeats = args.paper_cpu_repeats if name == "paper" else args.repeats
         for n_threads in threads:
             torch.set_num_threads(n_threads)
-            both = time_cpu(lambda: one_step(model, cpu_batch), repeats)
-            fwd = time_cpu(lambda: forward_only(model, cpu_batch), repeats)
-            enc = time_cpu(lambda: imgenc_only(model, cpu_batch), repeats)
+            both = best_time(lambda: one_step(model, cpu_batch), repeats, warmup=True)
+            fwd = best_time(lambda: forward_only(model, cpu_batch), repeats, warmup=True)
+            enc = best_time(lambda: imgenc_only(model, cpu_batch), repeats, warmup=True)
             rows.append((*shape, f"CPU x{n_threads}", repeats, fwd, both, enc, None))
             print(f"  {name} CPU {n_threads} thread(s): fwd+bwd {both:.3f} s", flush=True)
         if use_gpu:

@@ -10,8 +10,6 @@ spheres at 128² and 256². Run with::
 
 from __future__ import annotations
 
-import time
-from typing import Callable
 
 import numpy as np
 import trimesh
@@ -26,19 +24,10 @@ from im2hands_lite.geometry import (
     winding_number,
 )
 
+from timing import best_time  # benchmarks/timing.py
+
 NUM_POINTS = 40_000
 REPEATS = 5
-
-
-def best_time(function: Callable[[], object], repeats: int = REPEATS) -> float:
-    """Best wall-clock seconds over ``repeats`` calls, after one warm-up call."""
-    function()
-    timings = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        timings.append(time.perf_counter() - start)
-    return min(timings)
 
 
 def query_points(mesh: trimesh.Trimesh, rng: np.random.Generator) -> np.ndarray:
@@ -77,7 +66,7 @@ def bench_contains() -> None:
             ),
         }
         for method, function in methods.items():
-            seconds = best_time(function)
+            seconds = best_time(function, REPEATS, warmup=True)
             fixed_cost = method in ("1-point call", "mesh validation only")
             rate = "-" if fixed_cost else f"{NUM_POINTS / seconds:,.0f}"
             print(f"{name:<14} {len(vertices):>6} {len(faces):>6} {method:<22} "
@@ -99,7 +88,7 @@ def bench_render() -> None:
         for size in (128, 256):
             camera = PinholeCamera.looking_at((0.03, 0.01, -0.015), 0.35, 30.0, 20.0, 40.0, size, size)
             result = render_meshes(meshes, camera)
-            seconds = best_time(lambda: render_meshes(meshes, camera))
+            seconds = best_time(lambda: render_meshes(meshes, camera), REPEATS, warmup=True)
             coverage = np.mean(result.mask_ids >= 0)
             print(f"{name:<18} {triangles:>9} {f'{size}²':>8} {seconds:>8.4f} {coverage:>8.1%}")
 
