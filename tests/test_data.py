@@ -182,3 +182,11 @@ def test_cli_generate_data(tmp_path, capsys):
     assert len(list(tmp_path.glob("*/test/shard_*.npz"))) == 1
     with pytest.raises(SystemExit):
         cli_main(["generate-data", "--split", "holdout"])
+
+
+def test_dataset_names_a_broken_shard(tmp_path):
+    config = GeneratorConfig(image_size=32, n_queries=50)
+    split_dir = generate_split(tmp_path, "test", 2, config, shard_size=1, progress=False)
+    (split_dir / "shard_00001.npz").write_bytes(b"broken")
+    with pytest.raises(ShardError, match="shard_00001.npz is corrupt"):
+        TwoHandDataset(config_dir(tmp_path, config), "test")

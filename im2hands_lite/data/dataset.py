@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from .interactions import INTERACTIONS
 from .scene import GeneratorConfig, TwoHandSample, generate_sample
-from .shards import ShardError, read_shard, sample_from_shard, shard_length, write_shard
+from .shards import ShardError, count_samples, read_shard, sample_from_shard, shard_length, write_shard
 
 SPLIT_OFFSETS = {"train": 0, "val": 10_000_000, "test": 20_000_000}
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -116,8 +116,8 @@ class TwoHandDataset(Dataset):
         self.n_queries = n_queries
         self.seed = seed
         self.epoch = 0
-        # shard lengths from the file names alone would be fragile: read each shard once
-        self._lengths = [shard_length(self._shard(i)) for i in range(len(self.shards))]
+        # lengths from each shard's seed array only: the shards themselves load on first use
+        self._lengths = [count_samples(path) for path in self.shards]
         self._starts = np.cumsum([0] + self._lengths)
 
     def __len__(self) -> int:

@@ -62,6 +62,20 @@ def read_shard(path: str | Path) -> dict:
     return arrays
 
 
+def count_samples(path: str | Path) -> int:
+    """Samples in a shard file, reading only its small `seed` array (no images, no queries)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ShardError(f"cache shard not found: {path}")
+    try:
+        with np.load(path) as data:
+            return len(data["seed"])
+    except KeyError as err:
+        raise ShardError(f"cache shard {path} lacks ['seed']; delete it and regenerate") from err
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        raise ShardError(f"cache shard {path} is corrupt ({err}); delete it and regenerate") from err
+
+
 def shard_length(shard: dict) -> int:
     return len(shard["seed"])
 
