@@ -34,7 +34,7 @@ import torch
 from torch.nn import functional as F
 
 from im2hands_lite.data import TwoHandDataset, kit_samples_dir
-from im2hands_lite.models.image import fast_image_config, paper_image_config
+from im2hands_lite.models.image import fast_image_config, paper_image_config, vit_on_feature_map
 from im2hands_lite.models.initial import IMAGE_CONDITIONS, InitialConfig, InitialOccupancyNet
 
 from timing import best_time  # benchmarks/timing.py
@@ -65,6 +65,7 @@ def make_batch(images: int, size: int, queries: int) -> dict[str, torch.Tensor]:
 
 def build_model(config_name: str, variant: str) -> InitialOccupancyNet:
     resnet, decoder, vit = CONFIGS[config_name][0]()
+    vit = vit_on_feature_map(vit, decoder, vit.image_size)  # I's ViT reads ImgEnc's map
     torch.manual_seed(0)
     return InitialOccupancyNet(InitialConfig(image_cond=variant, resnet=resnet, decoder=decoder, vit=vit))
 

@@ -101,6 +101,14 @@ def test_image_feature_hook():
     assert not torch.allclose(a, b)  # the feature changes the prediction
     with pytest.raises(ValueError, match="image_features must be"):
         model(verts[:, :50], kp, torch.zeros(2, dtype=torch.bool))
+    # zero_init_image: an untrained I predicts exactly as HALO, and the image weights still
+    # get a gradient
+    zero = HaloModel(HaloConfig(image_feature_dim=5, zero_init_image=True))
+    left = torch.zeros(2, dtype=torch.bool)
+    out = zero(verts[:, :50], kp, left, image_features=feats).occupancy
+    assert torch.equal(out, zero(verts[:, :50], kp, left, image_features=torch.zeros_like(feats)).occupancy)
+    out.sum().backward()
+    assert zero.joined.weight.grad[:, 64:].abs().sum() > 0
     with pytest.raises(ValueError, match="image_feature_dim = 0"):
         HaloModel()(verts[:, :50], kp, torch.zeros(2, dtype=torch.bool), image_features=feats)
 

@@ -66,8 +66,7 @@ def test_shapes_fast(batch, cond):
 
 
 def test_shapes_paper_size_forward_only():
-    resnet, decoder, vit = paper_image_config()
-    model = InitialOccupancyNet(InitialConfig(resnet=resnet, decoder=decoder, vit=vit)).eval()
+    model = InitialOccupancyNet(InitialConfig.paper()).eval()
     image = torch.rand(1, 3, 256, 256)
     camera = PinholeCamera.looking_at((0, 0, 0), 0.6, 0, 0, 35, 256, 256)
     K, R, t = (torch.tensor(a, dtype=torch.float32)[None] for a in (camera.K, camera.R, camera.t))
@@ -76,7 +75,7 @@ def test_shapes_paper_size_forward_only():
         context = model.encode_image(image)
         out = model(torch.randn(2, 64, 3) * 0.05, keypoints, torch.tensor([False, True]), context,
                     torch.zeros(2, dtype=torch.long), K, R, t, torch.zeros(2, 3))
-    assert context.feature_map.shape == (1, 32, 128, 128) and context.tokens.shape == (1, 64, 128)
+    assert context.feature_map.shape == (1, 32, 128, 128) and context.tokens.shape == (1, 64, 128)  # 8x8 grid on the 128x128 map
     assert out.occupancy.shape == (2, 64)
 
 
@@ -168,3 +167,51 @@ def test_checkpoint_round_trip_and_reconstruction(tmp_path):
     assert np.array_equal(a[0].values, b[0].values)  # the same image-conditioned occupancy
     with pytest.raises(CheckpointError, match="expected 'halo'"):
         load_halo(path)
+
+
+def test_attention_variant_trains_the_image_encoder_through_the_vit(batch):
+    """Official layout: the ViT patchifies ImgEnc's decoder map, so I's loss reaches ImgEnc."""
+    torch.manual_seed(0)
+    model = InitialOccupancyNet(InitialConfig(image_cond="attention"))
+    assert model.vit.config.in_channels == model.config.decoder.out_channels
+    # (one step first, so that the test also holds with HaloConfig(zero_init_image=True))
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    run(model, batch).occupancy.mean().backward()
+    optimizer.step()
+    optimizer.zero_grad()
+    run(model, batch).occupancy.mean().backward()
+    encoder_grads = [p.grad for p in model.image_encoder.parameters()]
+    assert all(g is not None for g in encoder_grads) and sum(g.abs().sum() for g in encoder_grads) > 0
+
+
+def test_vit_on_rgb_image_stays_available(batch):
+    torch.manual_seed(0)
+    resnet, decoder, vit = paper_image_config()
+    config = InitialConfig(vit_input="image", vit=dataclasses.replace(vit, image_size=128, dim=32))
+    model = InitialOccupancyNet(config).eval()
+    with torch.no_grad():
+        out = run(model, batch, return_attention=True)
+    assert out.attention.shape == (4, 2, 128, 64)
+
+
+def test_vit_input_must_match_the_vit_channels():
+    resnet, decoder, vit = paper_image_config()
+    with pytest.raises(ValueError, match="vit_on_feature_map"):
+        InitialConfig(vit=vit)  # an RGB ViT cannot read the 32-channel decoder map
+    with pytest.raises(ValueError, match="vit_input"):
+        InitialConfig(vit_input="patches")
+    InitialConfig(image_cond="none", vit=vit)  # no ViT is built: nothing to check
+
+
+def test_pos_enc_separates_queries_at_default_init():
+    """PosEnc sees root-relative metres x position_scale: at init, points a hand apart must give
+    clearly different attention queries (at HALO's 1/0.4 scale they were almost identical)."""
+    torch.manual_seed(0)
+    attention = QueryImageAttention(token_dim=24).eval()
+    points = torch.tensor([[[0.0, 0.0, 0.0], [0.1, 0.0, 0.0], [0.0, -0.1, 0.05]]])
+    with torch.no_grad():
+        queries = attention.query_proj(attention.pos_enc(points * attention.config.position_scale))
+    spread = torch.cdist(queries[0], queries[0]).max()
+    assert spread > 0.1 * queries[0].norm(dim=-1).mean()
+    with pytest.raises(ValueError, match="position_scale"):
+        QueryAttentionConfig(position_scale=0.0)

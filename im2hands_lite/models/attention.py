@@ -20,7 +20,10 @@ from torch.nn import functional as F
 
 from ..geometry.camera import pixels_to_grid_sample_coords
 
-POSITION_SCALE = 1.0 / 0.4  # camera-frame metres -> the same units as HALO's normalisation
+# Root-relative camera-frame metres -> PosEnc input. Hands reach about +-0.15 m from the
+# two-hand centre; x20 spreads that over +-3, where a ReLU MLP at default init separates
+# points (at HALO's 1/0.4 every query looked alike to PosEnc, docs/DECISIONS.md).
+POSITION_SCALE = 20.0
 
 
 @dataclass(frozen=True)
@@ -30,8 +33,11 @@ class QueryAttentionConfig:
     heads: int = 2
     dropout: float = 0.01
     feature_dim: int = 16  # width of the per-query image feature handed to HALO
+    position_scale: float = POSITION_SCALE  # metres -> PosEnc input units
 
     def __post_init__(self):
+        if not self.position_scale > 0:
+            raise ValueError(f"position_scale must be positive, got {self.position_scale}")
         if self.feature_dim % self.heads:
             raise ValueError(f"feature_dim ({self.feature_dim}) must be divisible by heads ({self.heads})")
 
@@ -73,7 +79,7 @@ class QueryImageAttention(nn.Module):
         if tokens.ndim != 3 or tokens.shape[0] != points_cam.shape[0]:
             raise ValueError(f"tokens must be (B, T, D) with B = {points_cam.shape[0]}, "
                              f"got {tuple(tokens.shape)}")
-        query = self.query_proj(self.pos_enc(points_cam * POSITION_SCALE))
+        query = self.query_proj(self.pos_enc(points_cam * self.config.position_scale))
         features, weights = self.attention(query, tokens, tokens, need_weights=return_weights,
                                            average_attn_weights=False)
         return AttentionOutput(features=features, weights=weights if return_weights else None)

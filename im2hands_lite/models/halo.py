@@ -34,6 +34,9 @@ class HaloConfig:
     length_embed_dim: int = 16
     translation_dim: int = 8
     image_feature_dim: int = 0  # per-query image feature joined after the first layer
+    # True: start the image feature's weights at zero, so that an untrained I is exactly HALO.
+    # Measured worse in the fast profile (docs/DECISIONS.md), so off by default.
+    zero_init_image: bool = False
     negative_slope: float = 0.01  # LeakyReLU
     # bone-local coordinates are multiplied by this before the part MLPs: a phalanx is ~0.05
     # normalised units wide, and O(1) inputs train much faster (docs/DECISIONS.md)
@@ -83,6 +86,9 @@ class HaloModel(nn.Module):
         self.translation_proj = nn.Linear(N_BONES * 3, c.translation_dim)
         self.first = PartLinear(N_BONES, PART_INPUT, c.hidden)
         self.joined = PartLinear(N_BONES, c.hidden + c.image_feature_dim, c.hidden)
+        if c.image_feature_dim and c.zero_init_image:
+            with torch.no_grad():
+                self.joined.weight[:, c.hidden:].zero_()
         self.hidden_layers = nn.ModuleList(
             PartLinear(N_BONES, c.hidden, c.hidden) for _ in range(c.n_hidden_layers - 2))
         self.out = PartLinear(N_BONES, c.hidden, 1)

@@ -26,6 +26,7 @@ whose side is a multiple of the patch size.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -349,6 +350,12 @@ class SelfAttention(nn.Module):
         y = y.transpose(1, 2).reshape(b, n, d)  # heads side by side again
         return self.proj_drop(self.proj(y))
 
+    def weights(self, x: Tensor) -> Tensor:
+        """(B, heads, N, N) softmax(q k^T / sqrt(d)): the attention of every row, for plots."""
+        b, n, d = x.shape
+        q, k, _ = self.qkv(x).view(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        return (q @ k.transpose(-2, -1) / math.sqrt(d // self.heads)).softmax(dim=-1)
+
 
 class TransformerBlock(nn.Module):
     """Pre-norm block: x + MSA(LN(x)), then x + MLP(LN(x)) with a GELU MLP."""
@@ -365,6 +372,10 @@ class TransformerBlock(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         x = x + self.attn(self.norm1(x))
         return x + self.mlp(self.norm2(x))
+
+    def attention_weights(self, x: Tensor) -> Tensor:
+        """(B, heads, N, N) attention weights of this block's MSA on input x."""
+        return self.attn.weights(self.norm1(x))
 
 
 class PatchViT(nn.Module):
@@ -439,6 +450,16 @@ def fast_image_config() -> tuple[ResNetConfig, DeconvDecoderConfig, ViTConfig]:
     return (ResNetConfig(depth=10, width=16),
             DeconvDecoderConfig(out_channels=32, hidden=32),
             ViTConfig(image_size=128, grid=8, dim=64, depth=2, heads=4))
+
+
+def vit_on_feature_map(vit: ViTConfig, decoder: DeconvDecoderConfig, image_size: int) -> ViTConfig:
+    """The same ViT, re-targeted to read the decoder's feature map of an image_size crop (the
+    official I: tokens from ImgEnc's map, so the attention trains the image encoder too)."""
+    if image_size % decoder.output_stride:
+        raise ValueError(f"image_size {image_size} is not a multiple of the decoder's output "
+                         f"stride {decoder.output_stride}")
+    return dataclasses.replace(vit, image_size=image_size // decoder.output_stride,
+                               in_channels=decoder.out_channels, normalize=False)
 
 
 def paper_image_config() -> tuple[ResNetConfig, DeconvDecoderConfig, ViTConfig]:

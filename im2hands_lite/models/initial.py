@@ -19,9 +19,10 @@ from torch import Tensor, nn
 from .attention import QueryAttentionConfig, QueryImageAttention, project_points, sample_pixel_aligned
 from .halo import HaloConfig, HaloModel, HaloOutput, stack_hands
 from .image import (DeconvDecoderConfig, ImageEncoderDecoder, PatchViT, ResNetConfig, ViTConfig,
-                    fast_image_config)
+                    fast_image_config, paper_image_config, vit_on_feature_map)
 
 IMAGE_CONDITIONS = ("attention", "pixel_aligned", "none")
+VIT_INPUTS = ("feature_map", "image")
 
 
 def _fast_resnet() -> ResNetConfig:
@@ -33,7 +34,8 @@ def _fast_decoder() -> DeconvDecoderConfig:
 
 
 def _fast_vit() -> ViTConfig:
-    return fast_image_config()[2]
+    resnet, decoder, vit = fast_image_config()
+    return vit_on_feature_map(vit, decoder, vit.image_size)
 
 
 @dataclass(frozen=True)
@@ -44,10 +46,31 @@ class InitialConfig:
     decoder: DeconvDecoderConfig = field(default_factory=_fast_decoder)
     vit: ViTConfig = field(default_factory=_fast_vit)
     attention: QueryAttentionConfig = field(default_factory=QueryAttentionConfig)
+    # What the attention variant's ViT patchifies: the ImgEnc decoder's feature map (the
+    # official code; the image encoder then learns through the attention) or the RGB image.
+    vit_input: str = "feature_map"
 
     def __post_init__(self):
         if self.image_cond not in IMAGE_CONDITIONS:
             raise ValueError(f"image_cond must be one of {IMAGE_CONDITIONS}, got {self.image_cond!r}")
+        if self.vit_input not in VIT_INPUTS:
+            raise ValueError(f"vit_input must be one of {VIT_INPUTS}, got {self.vit_input!r}")
+        if self.image_cond == "attention":
+            wanted = self.decoder.out_channels if self.vit_input == "feature_map" else 3
+            if self.vit.in_channels != wanted:
+                hint = (" (build it with image.vit_on_feature_map(vit, decoder, image_size))"
+                        if self.vit_input == "feature_map" else "")
+                raise ValueError(f"vit_input={self.vit_input!r} needs vit.in_channels == {wanted}, "
+                                 f"got {self.vit.in_channels}{hint}")
+
+    @classmethod
+    def paper(cls, **overrides) -> "InitialConfig":
+        """The paper's image networks (ResNet-50, 256x256 crops, ViT over the decoder map)."""
+        resnet, decoder, vit = paper_image_config()
+        vit_input = overrides.get("vit_input", "feature_map")
+        if vit_input == "feature_map":
+            vit = vit_on_feature_map(vit, decoder, vit.image_size)
+        return cls(**{"resnet": resnet, "decoder": decoder, "vit": vit} | overrides)
 
     @property
     def feature_dim(self) -> int:
@@ -95,7 +118,9 @@ class InitialOccupancyNet(nn.Module):
         if self.config.image_cond == "none":
             return ImageContext(None, None, None, size)
         features = self.image_encoder(images)
-        tokens = self.vit(images) if self.vit is not None else None
+        tokens = None
+        if self.vit is not None:
+            tokens = self.vit(features.feature_map if self.config.vit_input == "feature_map" else images)
         return ImageContext(features.feature_map, features.global_feature, tokens, size)
 
     def image_features(self, queries: Tensor, context: ImageContext, sample_index: Tensor,
