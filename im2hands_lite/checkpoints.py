@@ -53,6 +53,57 @@ def load_halo(path: str | Path):
     return model.eval()
 
 
+def config_from_dict(cls, raw: dict):
+    """Rebuild a (nested) config dataclass from its `dataclasses.asdict` form. Fields missing
+    from `raw` take their defaults; unknown fields raise CheckpointError."""
+    import typing
+
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(raw) - names
+    if unknown:
+        raise CheckpointError(f"checkpoint config has fields {sorted(unknown)} that {cls.__name__} lacks")
+    values = {}
+    for name, value in raw.items():
+        kind = hints.get(name)
+        if dataclasses.is_dataclass(kind) and isinstance(value, dict):
+            value = config_from_dict(kind, value)
+        elif isinstance(value, list):  # JSON-like round trip of tuples
+            value = tuple(value)
+        values[name] = value
+    return cls(**values)
+
+
+def load_refiner(path: str | Path):
+    """K (KeypointRefiner, eval mode) from a checkpoint."""
+    from .models.keypoints import KeypointRefiner, KeypointRefinerConfig
+
+    payload = load_checkpoint(path, kind="keypoints")
+    model = KeypointRefiner(config_from_dict(KeypointRefinerConfig, payload["config"]))
+    model.load_state_dict(payload["state_dict"])
+    return model.eval()
+
+
+def load_estimator(path: str | Path):
+    """The image -> keypoint estimator (eval mode) from a checkpoint."""
+    from .models.estimator import EstimatorConfig, KeypointEstimator
+
+    payload = load_checkpoint(path, kind="estimator")
+    model = KeypointEstimator(config_from_dict(EstimatorConfig, payload["config"]))
+    model.load_state_dict(payload["state_dict"])
+    return model.eval()
+
+
+def load_two_hand_refiner(path: str | Path):
+    """R (TwoHandRefiner, eval mode) from a checkpoint."""
+    from .models.refine import RefineConfig, TwoHandRefiner
+
+    payload = load_checkpoint(path, kind="two_hand_refiner")
+    model = TwoHandRefiner(config_from_dict(RefineConfig, payload["config"]))
+    model.load_state_dict(payload["state_dict"])
+    return model.eval()
+
+
 def initial_config_from_dict(raw: dict):
     """Rebuild a nested InitialConfig from its `dataclasses.asdict` form."""
     from .models.attention import QueryAttentionConfig
@@ -62,7 +113,8 @@ def initial_config_from_dict(raw: dict):
 
     parts = {"halo": HaloConfig, "resnet": ResNetConfig, "decoder": DeconvDecoderConfig,
              "vit": ViTConfig, "attention": QueryAttentionConfig}
-    return InitialConfig(image_cond=raw["image_cond"],
+    # checkpoints from before `vit_input` existed patchified the RGB image
+    return InitialConfig(image_cond=raw["image_cond"], vit_input=raw.get("vit_input", "image"),
                          **{name: cls(**raw[name]) for name, cls in parts.items()})
 
 

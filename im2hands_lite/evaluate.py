@@ -82,3 +82,50 @@ def evaluate_occupancy(model, dataset, indices=None,
 
 
 evaluate_halo = evaluate_occupancy  # the name the HALO notebook uses
+
+
+def noisy_keypoints_for(dataset, indices, noise=None, seed: int = 0) -> dict[int, torch.Tensor]:
+    """A fixed noisy-keypoint draw (42, 3) per test sample index: the same for every model,
+    so that "noisy input" rows of different variants are comparable (seeded by [seed, index])."""
+    from .data.noise import KeypointNoiseConfig, add_keypoint_noise
+
+    noise = KeypointNoiseConfig() if noise is None else noise
+    out = {}
+    for i in indices:
+        item = dataset[i]
+        generator = torch.Generator().manual_seed(int(np.random.SeedSequence([seed, i]).generate_state(1)[0]))
+        out[i] = add_keypoint_noise(item["keypoints"][None], item["R"][None], noise, generator)[0]
+    return out
+
+
+def evaluate_keypoints(dataset, indices=None, refiner=None, estimator=None, noise=None, seed: int = 0,
+                       batch_size: int = 8, progress: bool = True) -> dict:
+    """MPJPE (mm; root-relative per hand, and absolute) of keypoint inputs and of K's refinement.
+
+    Inputs per sample: the noise model's draw (`noisy_keypoints_for`) and, with an `estimator`,
+    its prediction from the image. With a `refiner` (K), each input is also refined. Returns
+    {"mean": {"<input>_<rr|abs>": mm, ...}, "rows": per sample}.
+    """
+    from .data.noise import mpjpe_mm, root_relative_mpjpe_mm
+
+    indices = list(range(len(dataset)) if indices is None else indices)
+    noisy = noisy_keypoints_for(dataset, indices, noise, seed)
+    rows = []
+    for start in tqdm(range(0, len(indices), batch_size), desc="evaluate keypoints", disable=not progress):
+        chunk = indices[start:start + batch_size]
+        batch = torch.utils.data.default_collate([dataset[i] for i in chunk])
+        inputs = {"noisy": torch.stack([noisy[i] for i in chunk])}
+        with torch.no_grad():
+            if estimator is not None:
+                estimator.eval()
+                inputs["estimator"] = estimator.predict(batch)
+            if refiner is not None:
+                refiner.eval()
+                for name in list(inputs):
+                    inputs[f"{name}+K"] = refiner.predict(batch, keypoints=inputs[name]).keypoints
+        errors = {f"{name}_rr": root_relative_mpjpe_mm(kp, batch["keypoints"]) for name, kp in inputs.items()}
+        errors |= {f"{name}_abs": mpjpe_mm(kp, batch["keypoints"]) for name, kp in inputs.items()}
+        for j, i in enumerate(chunk):
+            rows.append({"index": i, **{key: float(value[j]) for key, value in errors.items()}})
+    mean = {key: float(np.mean([r[key] for r in rows])) for key in rows[0] if key != "index"}
+    return {"mean": mean, "rows": rows}

@@ -1,7 +1,9 @@
-"""Training loop for the occupancy networks (HALO and I) on ground-truth keypoints.
+"""Training loops: occupancy networks (HALO and I), keypoint refinement K, the estimator.
 
-Any model with `predict(batch)` returning rows 2s (right) / 2s + 1 (left) trains here; the
-shared trainer of the training issue (profiles, checkpoints, resume) grows from this loop.
+One loop (`train_loop`: seeded sampling with replacement, Adam + step decay, tqdm, a log per
+step) and one step function per model kind. Occupancy: any model with `predict(batch)`
+returning rows 2s (right) / 2s + 1 (left). The shared trainer of the training issue
+(profiles, checkpoints, resume) grows from this loop.
 
 The optimiser is the paper's (Adam, betas (0.9, 0.999), eps 1e-8, weight decay 1e-5, learning
 rate x0.2 every 5000 steps); the fast profile raises the learning rate to 1e-3 so a few hundred
@@ -17,6 +19,7 @@ from torch.nn import functional as F
 from torch.utils.data import DataLoader, RandomSampler
 from tqdm.auto import tqdm
 
+from .data.noise import KeypointNoiseConfig, add_keypoint_noise
 
 
 @dataclass(frozen=True)
@@ -47,18 +50,20 @@ def occupancy_loss(pred: torch.Tensor, target: torch.Tensor, kind: str = "mse") 
     return F.binary_cross_entropy(pred.clamp(1e-6, 1 - 1e-6), target)
 
 
-def make_optimizer(model: torch.nn.Module, config: HaloTrainConfig):
+def make_optimizer(model: torch.nn.Module, config):
+    """Adam with the config's lr, betas, eps, weight decay; lr x decay_factor every decay_every."""
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=config.betas,
                                  eps=config.eps, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, config.decay_every, config.decay_factor)
     return optimizer, scheduler
 
 
-def train_occupancy(model: torch.nn.Module, dataset, config: HaloTrainConfig = HaloTrainConfig(),
-                    progress: bool = True, desc: str = "train") -> list[dict]:
-    """Train HALO or I on a TwoHandDataset (its n_queries sets the points per hand); returns the log.
+def train_loop(model: torch.nn.Module, dataset, config, step_loss, progress: bool = True,
+               desc: str = "train") -> list[dict]:
+    """Train `model` for config.steps steps of config.batch_size items drawn with replacement.
 
-    Each log row: step, loss, lr, seconds (cumulative). Deterministic for a given seed.
+    step_loss(model, batch, generator) -> scalar loss of one batch (already on the model's
+    device). Each log row: step, loss, lr, seconds (cumulative). Deterministic for a seed.
     """
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
@@ -73,14 +78,7 @@ def train_occupancy(model: torch.nn.Module, dataset, config: HaloTrainConfig = H
     bar = tqdm(loader, total=config.steps, desc=desc, disable=not progress)
     for step, batch in enumerate(bar, start=1):
         batch = {key: value.to(device) for key, value in batch.items()}
-        available = batch["queries"].shape[2]
-        if available > config.n_queries:  # the items carry more queries than a step uses
-            keep = torch.randperm(available, generator=generator)[:config.n_queries].to(device)
-            batch["queries"] = batch["queries"][:, :, keep]
-            batch["occupancy"] = batch["occupancy"][:, :, keep]
-        pred = model.predict(batch).occupancy
-        target = batch["occupancy"].flatten(0, 1)  # (S, 2, N) -> rows 2s right, 2s + 1 left
-        loss = occupancy_loss(pred, target, config.loss)
+        loss = step_loss(model, batch, generator)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -93,7 +91,99 @@ def train_occupancy(model: torch.nn.Module, dataset, config: HaloTrainConfig = H
     return log
 
 
+def train_occupancy(model: torch.nn.Module, dataset, config: HaloTrainConfig = HaloTrainConfig(),
+                    progress: bool = True, desc: str = "train") -> list[dict]:
+    """Train HALO or I on a TwoHandDataset (its n_queries sets the points per hand); returns the log."""
+
+    def step_loss(model, batch, generator):
+        available = batch["queries"].shape[2]
+        if available > config.n_queries:  # the items carry more queries than a step uses
+            keep = torch.randperm(available, generator=generator)[:config.n_queries].to(batch["queries"].device)
+            batch["queries"] = batch["queries"][:, :, keep]
+            batch["occupancy"] = batch["occupancy"][:, :, keep]
+        pred = model.predict(batch).occupancy
+        target = batch["occupancy"].flatten(0, 1)  # (S, 2, N) -> rows 2s right, 2s + 1 left
+        return occupancy_loss(pred, target, config.loss)
+
+    return train_loop(model, dataset, config, step_loss, progress, desc)
+
+
+@dataclass(frozen=True)
+class KeypointTrainConfig:
+    """K (keypoint refinement) and the keypoint estimator. Paper, K: Adam 1e-4, batch 32,
+    x0.3 every 5000 steps, 30 epochs; the fast profile raises the learning rate to 1e-3."""
+
+    steps: int = 2000
+    batch_size: int = 8
+    lr: float = 1e-3
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    weight_decay: float = 1e-5
+    decay_every: int = 5000
+    decay_factor: float = 0.3
+    root_weight: float = 1.0  # K's loss: + root_weight x wrist MSE (0 = the paper's loss)
+    noise: KeypointNoiseConfig = KeypointNoiseConfig()  # K's inputs: fresh noise every step
+    seed: int = 0
+    num_workers: int = 0
+
+    def __post_init__(self):
+        if self.steps < 1 or self.batch_size < 1:
+            raise ValueError("steps and batch_size must be >= 1")
+        if self.root_weight < 0:
+            raise ValueError(f"root_weight must be >= 0, got {self.root_weight}")
+
+
+def train_refiner(model: torch.nn.Module, dataset, config: KeypointTrainConfig = KeypointTrainConfig(),
+                  progress: bool = True, desc: str = "train K") -> list[dict]:
+    """Train K on noise-model inputs (a new draw each step) against the true keypoints."""
+    from .models.keypoints import keypoint_loss
+
+    def step_loss(model, batch, generator):
+        noisy = add_keypoint_noise(batch["keypoints"], batch["R"], config.noise, generator)
+        refined = model.predict(batch, keypoints=noisy).keypoints
+        return keypoint_loss(refined, batch["keypoints"], config.root_weight)
+
+    return train_loop(model, dataset, config, step_loss, progress, desc)
+
+
+def train_estimator(model: torch.nn.Module, dataset, config: KeypointTrainConfig = KeypointTrainConfig(),
+                    progress: bool = True, desc: str = "train estimator") -> list[dict]:
+    """Train the image -> keypoint estimator (heatmaps, relative depth, centre depth)."""
+    from .models.estimator import estimator_loss, estimator_targets
+
+    def step_loss(model, batch, generator):
+        out = model(batch["image"], batch["K"])
+        targets = estimator_targets(batch["keypoints"], batch["K"], batch["R"], batch["t"])
+        return estimator_loss(out, targets, batch["image"].shape[-1], model.config)
+
+    return train_loop(model, dataset, config, step_loss, progress, desc)
+
+
 def train_halo(model: torch.nn.Module, dataset, config: HaloTrainConfig = HaloTrainConfig(),
                progress: bool = True) -> list[dict]:
     """HALO (or I) training; the name the HALO notebook uses."""
     return train_occupancy(model, dataset, config, progress, desc="train HALO")
+
+
+def train_refinement(model: torch.nn.Module, dataset, config: HaloTrainConfig = HaloTrainConfig(),
+                     progress: bool = True, desc: str = "train R") -> list[dict]:
+    """Train R on a RefineDataset (I's cached iso-surface points and occupancy): occupancy MSE
+    of both hands + the model's penetration_weight x mean o_r o_l at both hands' queries.
+    Same optimiser as I (the paper's); log rows also carry the two loss terms."""
+    from .models.refine import refinement_loss
+
+    terms_log = []
+
+    def step_loss(model, batch, generator):
+        x = model.prepare(batch)
+        out = model(x["points"], x["point_features"], x["global_image"], x["queries"], x["initial_occupancy"])
+        x_pen = model.to_network(batch["pen_queries"], batch["R"], batch["t"], x["centre_cam"])
+        pen_initial = batch["pen_initial"] if model.config.init_occ_cond else None
+        loss, terms = refinement_loss(model, out, batch["occupancy"], x_pen, pen_initial)
+        terms_log.append(terms)
+        return loss
+
+    log = train_loop(model, dataset, config, step_loss, progress, desc)
+    for row, terms in zip(log, terms_log):
+        row.update(terms)
+    return log

@@ -64,3 +64,16 @@ def two_hand_edges(inter_hand: bool = False) -> tuple[tuple[int, int], ...]:
     if inter_hand:
         edges = edges + ((WRIST, WRIST + N_JOINTS),)
     return edges
+
+
+def check_keypoints(keypoints, name: str = "keypoints") -> None:
+    """Raise ValueError unless `keypoints` is a finite float (B, 42, 3) torch tensor."""
+    import torch  # local: the tables above stay importable without torch
+
+    if not isinstance(keypoints, torch.Tensor) or keypoints.ndim != 3 or keypoints.shape[1:] != (2 * N_JOINTS, 3):
+        shape = tuple(keypoints.shape) if hasattr(keypoints, "shape") else type(keypoints).__name__
+        raise ValueError(f"{name} must be a (B, 42, 3) tensor (right 0..20, left 21..41), got {shape}")
+    if not keypoints.is_floating_point():
+        raise ValueError(f"{name} must be a float tensor, got {keypoints.dtype}")
+    if not torch.isfinite(keypoints).all():
+        raise ValueError(f"{name} contain NaN or infinite values")
