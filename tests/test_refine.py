@@ -1,0 +1,239 @@
+"""R: farthest point sampling, the AIR-Net-style encoder/decoder and the refinement loss."""
+import dataclasses
+
+import numpy as np
+
+import pytest
+import torch
+
+from im2hands_lite.geometry.sampling import farthest_point_sampling, gather_points, knn
+from im2hands_lite.models.refine import RefineConfig, TwoHandRefiner, refinement_loss
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def brute_force_fps(points, n, first):
+    chosen = [first]
+    distance = ((points - points[first]) ** 2).sum(-1)
+    for _ in range(n - 1):
+        nxt = int(distance.argmax())
+        chosen.append(nxt)
+        distance = torch.minimum(distance, ((points - points[nxt]) ** 2).sum(-1))
+    return chosen
+
+
+def test_fps_matches_the_definition_and_is_deterministic():
+    g = torch.Generator().manual_seed(0)
+    points = torch.rand(3, 200, 3, generator=g)
+    indices = farthest_point_sampling(points, 20)
+    for b in range(3):
+        assert indices[b].tolist() == brute_force_fps(points[b], 20, 0)
+        assert len(set(indices[b].tolist())) == 20
+    seeded = [farthest_point_sampling(points, 20, torch.Generator().manual_seed(5)) for _ in range(2)]
+    assert torch.equal(seeded[0], seeded[1])
+    for b in range(3):
+        assert seeded[0][b].tolist() == brute_force_fps(points[b], 20, int(seeded[0][b, 0]))
+
+
+def test_fps_covers_the_cloud_evenly():
+    """On a 2-cluster cloud with 95% of the points in one cluster, FPS still visits both."""
+    g = torch.Generator().manual_seed(1)
+    big = torch.randn(950, 3, generator=g) * 0.01
+    small = torch.randn(50, 3, generator=g) * 0.01 + torch.tensor([1.0, 0.0, 0.0])
+    cloud = torch.cat([big, small])[None]
+    picked = gather_points(cloud, farthest_point_sampling(cloud, 4))[0]
+    assert (picked[:, 0] > 0.5).any() and (picked[:, 0] < 0.5).any()
+
+
+def test_fps_valid_mask_and_errors():
+    points = torch.rand(2, 10, 3)
+    valid = torch.zeros(2, 10, dtype=torch.bool)
+    valid[0, :3] = True
+    valid[1, 5:] = True
+    indices = farthest_point_sampling(points, 6, valid=valid)
+    assert set(indices[0].tolist()) == {0, 1, 2}  # only valid points, repeated once exhausted
+    assert all(i >= 5 for i in indices[1].tolist())
+    with pytest.raises(ValueError, match="at least one valid"):
+        farthest_point_sampling(points, 3, valid=torch.zeros(2, 10, dtype=torch.bool))
+    with pytest.raises(ValueError, match=r"\(B, N, 3\)"):
+        farthest_point_sampling(torch.rand(10, 3), 3)
+
+
+def test_knn_nearest_first():
+    points = torch.tensor([[[0.0, 0, 0], [1, 0, 0], [3, 0, 0], [0.5, 0, 0]]])
+    assert knn(torch.tensor([[[0.9, 0, 0]]]), points, 3)[0, 0].tolist() == [1, 3, 0]
+
+
+def inputs(config, samples=2, queries=64, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    points = torch.randn(samples, 2, config.n_points, 3, generator=g)
+    features = torch.randn(samples, 2, config.n_points, config.image_feature_dim, generator=g)
+    global_image = torch.randn(samples, config.global_image_dim, generator=g)
+    q = torch.randn(samples, 2, queries, 3, generator=g)
+    initial = torch.rand(samples, 2, queries, generator=g)
+    return points, features, global_image, q, initial
+
+
+SMALL = RefineConfig(n_points=64, width=32, k_neighbours=8, self_attention_blocks=1, decoder_neighbours=4)
+
+
+@pytest.mark.parametrize("switch", [{}, {"init_occ_cond": False}, {"feature_cloud": False},
+                                    {"context_latent": False}, {"n_points": 128}])
+def test_refiner_shapes_for_every_ablation(switch):
+    config = dataclasses.replace(SMALL, **switch)
+    torch.manual_seed(0)
+    model = TwoHandRefiner(config).eval()
+    points, features, global_image, q, initial = inputs(config)
+    with torch.no_grad():
+        out = model(points, features if config.feature_cloud else None, global_image, q,
+                    initial if config.init_occ_cond else None, return_attention=True)
+    assert out.occupancy.shape == (2, 2, 64) and ((out.occupancy > 0) & (out.occupancy < 1)).all()
+    assert out.attention.shape == (2, 2, 64, config.decoder_neighbours)
+    assert torch.allclose(out.attention.sum(-1), torch.ones(2, 2, 64), atol=1e-5)
+    assert out.encoded[0].anchors.shape == (2, config.n_anchors, 3)
+    assert out.encoded[0].features.shape == (2, config.n_anchors, config.width)
+
+
+def test_side_label_and_context_couple_the_hands():
+    """With the context latent, moving the left hand's points changes the right hand's output;
+    without it, the right hand's output is independent of the left hand."""
+    for context, should_change in ((True, True), (False, False)):
+        config = dataclasses.replace(SMALL, context_latent=context)
+        torch.manual_seed(0)
+        model = TwoHandRefiner(config).eval()
+        points, features, global_image, q, initial = inputs(config)
+        moved = points.clone()
+        moved[:, 1] += 0.5
+        with torch.no_grad():
+            a = model(points, features, global_image, q, initial).occupancy[:, 0]
+            b = model(moved, features, global_image, q, initial).occupancy[:, 0]
+        assert (not torch.allclose(a, b, atol=1e-6)) == should_change, context
+    # the same cloud labelled as the right or the left hand encodes differently
+    torch.manual_seed(0)
+    model = TwoHandRefiner(SMALL).eval()
+    points, features, *_ = inputs(SMALL)
+    same = torch.stack([points[:, 0], points[:, 0]], 1)
+    same_f = torch.stack([features[:, 0], features[:, 0]], 1)
+    with torch.no_grad():
+        right, left = model.encode_hands(same, same_f)
+    assert not torch.allclose(right.latent, left.latent)
+
+
+def test_refiner_overfits_and_the_penetration_term_pushes_hands_apart():
+    torch.manual_seed(0)
+    model = TwoHandRefiner(SMALL)
+    points, features, global_image, q, initial = inputs(SMALL)
+    target = (q.norm(dim=-1) < 1.0).float()
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    first = None
+    for _ in range(60):
+        out = model(points, features, global_image, q, initial)
+        loss, terms = refinement_loss(model, out, target)
+        first = first if first is not None else terms["mse"]
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert terms["mse"] < 0.5 * first
+    # penetration only: both hands' occupancy at shared points falls
+    config = dataclasses.replace(SMALL, penetration_weight=1.0)
+    torch.manual_seed(0)
+    model = TwoHandRefiner(config)
+    shared = q.flatten(1, 2)
+    shared_initial = torch.rand(2, 2, shared.shape[1])
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    values = []
+    for _ in range(30):
+        out = model(points, features, global_image, q, initial)
+        loss, terms = refinement_loss(model, out, out.occupancy.detach(), shared, shared_initial)
+        values.append(terms["penetration"])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert values[-1] < 0.5 * values[0]
+    with pytest.raises(ValueError, match="pen_initial"):
+        refinement_loss(model, out, out.occupancy.detach(), shared, None)
+
+
+def test_refiner_rejects_bad_shapes():
+    model = TwoHandRefiner(SMALL)
+    points, features, global_image, q, initial = inputs(SMALL)
+    with pytest.raises(ValueError, match="points must be"):
+        model(points[:, :, :10], features, global_image, q, initial)
+    with pytest.raises(ValueError, match="initial_occupancy"):
+        model(points, features, global_image, q, None)
+    with pytest.raises(ValueError, match="point_features"):
+        model(points, None, global_image, q, initial)
+    with pytest.raises(ValueError, match="anchors"):
+        RefineConfig(n_points=32, decoder_neighbours=9)
+
+
+# ----------------------------------------------------------------------------- R's inputs from I
+
+@pytest.fixture(scope="module")
+def tiny_cache(tmp_path_factory):
+    from im2hands_lite.checkpoints import SHIPPED, load_initial
+    from im2hands_lite.data import TwoHandDataset, kit_samples_dir
+    from im2hands_lite.refine_inputs import RefineInputConfig, prepare_refine_inputs
+
+    initial = load_initial(SHIPPED / "i_none_fast.pt")
+    base = TwoHandDataset(kit_samples_dir(), "test")
+    config = RefineInputConfig(max_points=128, resolution=24, surface_samples=1024)
+    directory = tmp_path_factory.mktemp("refine_inputs")
+    prepare_refine_inputs(initial, base, directory, "test", indices=[0, 1], config=config, progress=False)
+    return initial, base, directory, config
+
+
+def test_refine_inputs_lie_on_the_surface_of_i(tiny_cache):
+    import numpy as np
+
+    from im2hands_lite.refine_inputs import RefineDataset, initial_occupancy_at
+
+    initial, base, directory, config = tiny_cache
+    data = RefineDataset(base, directory, "test", n_queries=64, indices=[0, 1])
+    item = data[0]
+    assert item["surface_points"].shape == (2, 128, 3) and item["initial_occupancy"].shape == (2, 64)
+    assert item["pen_queries"].shape == (128, 3) and item["pen_initial"].shape == (2, 128)
+    full = base[0]
+    steps = torch.cat([torch.zeros(1, 3), 0.008 * torch.eye(3), -0.008 * torch.eye(3)])  # 0 and +-8 mm per axis
+    for hand in (0, 1):
+        # near I's 0.5 level set: within 8 mm (a grid cell) of both an inside and an outside point
+        around = (item["surface_points"][hand][:, None] + steps).reshape(-1, 3)
+        occ = initial_occupancy_at(initial, full, hand, around).reshape(-1, 7)
+        straddles = ((occ > 0.5).any(1) & (occ < 0.5).any(1)).mean()
+        assert straddles > 0.9, (hand, straddles)
+        # the cached I occupancy agrees with I at the drawn queries, for both halves of pen_initial
+        fresh = initial_occupancy_at(initial, full, hand, item["pen_queries"])
+        assert np.allclose(fresh, item["pen_initial"][hand].numpy(), atol=1e-5)
+        assert np.allclose(item["pen_initial"][hand][64 * hand:64 * hand + 64].numpy(),
+                           item["initial_occupancy"][hand].numpy())
+    # FPS order: the first points are spread over the hand
+    first = item["surface_points"][0, :8]
+    assert torch.pdist(first).min() > 0.01
+    with pytest.raises(FileNotFoundError, match="prepare_refine_inputs"):
+        RefineDataset(base, directory, "test", indices=[0, 5])
+
+
+def test_refiner_trains_on_cached_inputs_and_reconstructs(tiny_cache):
+    from im2hands_lite.evaluate import ReconstructionConfig, reconstruct_pair
+    from im2hands_lite.refine_inputs import InitialPlusRefinement, RefineDataset
+    from im2hands_lite.train import HaloTrainConfig, train_refinement
+
+    initial, base, directory, config = tiny_cache
+    data = RefineDataset(base, directory, "test", n_queries=64, indices=[0, 1])
+    r_config = dataclasses.replace(SMALL, n_points=128, decoder_neighbours=4)
+    model = TwoHandRefiner(r_config)
+    log = train_refinement(model, data, HaloTrainConfig(steps=4, batch_size=2), progress=False)
+    assert len(log) == 4 and all(np.isfinite(r["loss"]) and "penetration" in r for r in log)
+    pipeline = InitialPlusRefinement(initial, model.eval(), config)
+    item = base[0]
+    meshes = reconstruct_pair(pipeline, item, ReconstructionConfig(resolution=16, coarse_resolution=8))
+    assert len(meshes) == 2
+    fn = pipeline.occupancy_function(item, 0)
+    values = fn(item["queries"][0][:50])
+    assert values.shape == (50,) and ((values >= 0) & (values <= 1)).all()
