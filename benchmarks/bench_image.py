@@ -20,9 +20,9 @@ config's step takes seconds on a CPU: --paper-cpu-repeats, default 1). GPU (if
 `torch.cuda.is_available()` and not --no-gpu): the same steps timed with CUDA events after
 synchronising, best of --repeats, with the card's name and peak memory.
 
-Note: in the kit's attention variant, `encode_image` also runs ImgEnc (ResNet + decoder) although
-only the ViT tokens feed the attention (ImgEnc's outputs are for stage R); its forward time is part
-of the step, it gets no backward. The table's "ImgEnc fwd" column is that share.
+Note: in the attention variant the ViT patchifies ImgEnc's decoder map, so ImgEnc (ResNet +
+decoder) is part of every step, forward and backward. The table's "ImgEnc fwd" column is its
+share of the forward time.
 """
 from __future__ import annotations
 

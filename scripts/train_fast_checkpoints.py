@@ -7,6 +7,7 @@
     python scripts/train_fast_checkpoints.py estimator [--steps 3000]  # estimator_fast.pt
     python scripts/train_fast_checkpoints.py keypoints [--steps 3000]   # k_fast.pt (K)
     python scripts/train_fast_checkpoints.py refinement [--steps 600]   # r_fast.pt (R on I)
+        [--points 256|1024] [--ablate init_occ_cond|feature_cloud|context_latent]  # r_<...>_fast.pt
 
 Generates the training/test data into the cache if missing, trains with `train_occupancy`,
 evaluates on the test split and writes the checkpoint atomically with its metrics.
@@ -44,6 +45,8 @@ def main() -> None:
     parser.add_argument("--train-samples", type=int, default=512)
     parser.add_argument("--test-samples", type=int, default=32)
     parser.add_argument("--points", type=int, default=512, help="R: iso-surface points per hand")
+    parser.add_argument("--ablate", choices=["init_occ_cond", "feature_cloud", "context_latent"], action="append",
+                        default=[], help="R: switch this part off (I+R - InitOccCond / - FeatureCloud / - ContextLatent)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
@@ -124,8 +127,9 @@ def train_refinement_model(args, directory, data_config, root) -> None:
     train_set = RefineDataset(base_train, inputs, "train", n_queries=1024, indices=range(args.train_samples))
     train_config = HaloTrainConfig(steps=args.steps)
     torch.manual_seed(train_config.seed)
-    model = TwoHandRefiner(RefineConfig(n_points=args.points))
-    name = "r_fast.pt" if args.points == 512 else f"r_{args.points}_fast.pt"
+    model = TwoHandRefiner(RefineConfig(n_points=args.points, **{switch: False for switch in args.ablate}))
+    suffix = "".join(f"_no_{switch}" for switch in sorted(args.ablate)) + ("" if args.points == 512 else f"_{args.points}")
+    name = f"r{suffix}_fast.pt"
     start = time.perf_counter()
     log = train_refinement(model, train_set, train_config, desc=f"train {name}")
     minutes = (time.perf_counter() - start) / 60
