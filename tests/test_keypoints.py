@@ -11,7 +11,7 @@ from im2hands_lite.data.noise import (JOINT_LEVEL, NO_NOISE, KeypointNoiseConfig
 from im2hands_lite.evaluate import evaluate_keypoints, noisy_keypoints_for
 from im2hands_lite.hand.joints import N_JOINTS, WRIST
 from im2hands_lite.models.estimator import (EstimatorConfig, KeypointEstimator, estimator_loss, estimator_targets,
-                                            soft_argmax)
+                                            lift_to_camera, soft_argmax)
 from im2hands_lite.models.keypoints import (GRAPH_CONVS, KeypointRefiner, KeypointRefinerConfig, chebyshev_basis,
                                             keypoint_loss, normalized_adjacency, scaled_laplacian, skeleton_adjacency)
 from im2hands_lite.train import KeypointTrainConfig, train_estimator, train_refiner
@@ -262,10 +262,7 @@ def test_soft_argmax_finds_a_peak():
 def test_estimator_targets_invert_to_the_keypoints(batch):
     """Perfect (u, v), relative depth and log(z / f) reproduce the world keypoints exactly."""
     targets = estimator_targets(batch["keypoints"], batch["K"], batch["R"], batch["t"])
-    K = batch["K"]
-    z = (targets["log_depth_over_focal"].exp() * K[:, 0, 0])[:, None] + targets["relative_depth"]
-    xy = (targets["uv"] - K[:, None, :2, 2]) / torch.stack([K[:, 0, 0], K[:, 1, 1]], -1)[:, None]
-    cam = torch.cat([xy * z[..., None], z[..., None]], -1)
+    cam = lift_to_camera(targets["uv"], targets["relative_depth"], targets["log_depth_over_focal"], batch["K"])
     world = (cam - batch["t"][:, None]) @ batch["R"]
     assert torch.allclose(world, batch["keypoints"], atol=1e-5)
 

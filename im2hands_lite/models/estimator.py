@@ -103,15 +103,21 @@ class KeypointEstimator(nn.Module):
         uv = (xy_map + 0.5) * stride - 0.5  # pixel-centre convention of the camera module
         relative_depth = (prob * self.depth_head(fmap)).sum(dim=(2, 3)) / DEPTH_SCALE
         log_ratio = self.root_head(stages[-1].mean(dim=(2, 3))).squeeze(-1)
-        z = (log_ratio.exp() * K[:, 0, 0])[:, None] + relative_depth  # (B, 42)
-        xy = (uv - K[:, None, :2, 2]) / torch.stack([K[:, 0, 0], K[:, 1, 1]], -1)[:, None]
-        cam = torch.cat([xy * z[..., None], z[..., None]], dim=-1)
+        cam = lift_to_camera(uv, relative_depth, log_ratio, K)
         return EstimatorOutput(cam, uv, relative_depth, log_ratio, prob)
 
     def predict(self, batch: dict[str, Tensor]) -> Tensor:
         """World keypoints (B, 42, 3) of a data batch (image, K, R, t)."""
         out = self(batch["image"], batch["K"])
         return (out.keypoints_cam - batch["t"][:, None]) @ batch["R"]
+
+
+def lift_to_camera(uv: Tensor, relative_depth: Tensor, log_depth_over_focal: Tensor, K: Tensor) -> Tensor:
+    """Camera-frame points (B, J, 3) from pixels (B, J, 2), depths relative to the centre (B, J)
+    and log(z_centre / f_x) (B,): z_j = z_centre + dz_j, X_j = z_j K^-1 (u_j, v_j, 1)."""
+    z = (log_depth_over_focal.exp() * K[:, 0, 0])[:, None] + relative_depth
+    xy = (uv - K[:, None, :2, 2]) / torch.stack([K[:, 0, 0], K[:, 1, 1]], -1)[:, None]
+    return torch.cat([xy * z[..., None], z[..., None]], dim=-1)
 
 
 def estimator_targets(keypoints: Tensor, K: Tensor, R: Tensor, t: Tensor) -> dict[str, Tensor]:
