@@ -58,6 +58,55 @@ def make_optimizer(model: torch.nn.Module, config):
     return optimizer, scheduler
 
 
+# ----------------------------------------------------------------------------- step losses
+# step_loss(model, batch, generator) -> scalar loss of one batch on the model's device; the
+# generator is the step's own (queries drawn, noise added), so that a run can resume exactly.
+
+def occupancy_step_loss(n_queries: int, kind: str = "mse"):
+    """HALO / I: occupancy MSE (or BCE) at n_queries random queries per hand."""
+    def step_loss(model, batch, generator):
+        available = batch["queries"].shape[2]
+        if available > n_queries:  # the items carry more queries than a step uses
+            keep = torch.randperm(available, generator=generator)[:n_queries].to(batch["queries"].device)
+            batch["queries"] = batch["queries"][:, :, keep]
+            batch["occupancy"] = batch["occupancy"][:, :, keep]
+        pred = model.predict(batch).occupancy
+        target = batch["occupancy"].flatten(0, 1)  # (S, 2, N) -> rows 2s right, 2s + 1 left
+        return occupancy_loss(pred, target, kind)
+    return step_loss
+
+
+def refiner_step_loss(noise: KeypointNoiseConfig = KeypointNoiseConfig(), root_weight: float = 1.0):
+    """K: fresh noise-model inputs, loss against the true keypoints."""
+    from .models.keypoints import keypoint_loss
+
+    def step_loss(model, batch, generator):
+        noisy = add_keypoint_noise(batch["keypoints"], batch["R"], noise, generator)
+        refined = model.predict(batch, keypoints=noisy).keypoints
+        return keypoint_loss(refined, batch["keypoints"], root_weight)
+    return step_loss
+
+
+def estimator_step_loss(model, batch, generator=None):
+    """The keypoint estimator: heatmap / depth / log(z / f) losses."""
+    from .models.estimator import estimator_loss, estimator_targets
+
+    out = model(batch["image"], batch["K"])
+    targets = estimator_targets(batch["keypoints"], batch["K"], batch["R"], batch["t"])
+    return estimator_loss(out, targets, batch["image"].shape[-1], model.config)
+
+
+def refinement_step_loss_and_terms(model, batch):
+    """R: occupancy MSE of both hands + penetration at both hands' queries; (loss, terms)."""
+    from .models.refine import refinement_loss
+
+    x = model.prepare(batch)
+    out = model(x["points"], x["point_features"], x["global_image"], x["queries"], x["initial_occupancy"])
+    x_pen = model.to_network(batch["pen_queries"], batch["R"], batch["t"], x["centre_cam"])
+    pen_initial = batch["pen_initial"] if model.config.init_occ_cond else None
+    return refinement_loss(model, out, batch["occupancy"], x_pen, pen_initial)
+
+
 def train_loop(model: torch.nn.Module, dataset, config, step_loss, progress: bool = True,
                desc: str = "train") -> list[dict]:
     """Train `model` for config.steps steps of config.batch_size items drawn with replacement.
@@ -95,17 +144,7 @@ def train_occupancy(model: torch.nn.Module, dataset, config: HaloTrainConfig = H
                     progress: bool = True, desc: str = "train") -> list[dict]:
     """Train HALO or I on a TwoHandDataset (its n_queries sets the points per hand); returns the log."""
 
-    def step_loss(model, batch, generator):
-        available = batch["queries"].shape[2]
-        if available > config.n_queries:  # the items carry more queries than a step uses
-            keep = torch.randperm(available, generator=generator)[:config.n_queries].to(batch["queries"].device)
-            batch["queries"] = batch["queries"][:, :, keep]
-            batch["occupancy"] = batch["occupancy"][:, :, keep]
-        pred = model.predict(batch).occupancy
-        target = batch["occupancy"].flatten(0, 1)  # (S, 2, N) -> rows 2s right, 2s + 1 left
-        return occupancy_loss(pred, target, config.loss)
-
-    return train_loop(model, dataset, config, step_loss, progress, desc)
+    return train_loop(model, dataset, config, occupancy_step_loss(config.n_queries, config.loss), progress, desc)
 
 
 @dataclass(frozen=True)
@@ -136,27 +175,13 @@ class KeypointTrainConfig:
 def train_refiner(model: torch.nn.Module, dataset, config: KeypointTrainConfig = KeypointTrainConfig(),
                   progress: bool = True, desc: str = "train K") -> list[dict]:
     """Train K on noise-model inputs (a new draw each step) against the true keypoints."""
-    from .models.keypoints import keypoint_loss
-
-    def step_loss(model, batch, generator):
-        noisy = add_keypoint_noise(batch["keypoints"], batch["R"], config.noise, generator)
-        refined = model.predict(batch, keypoints=noisy).keypoints
-        return keypoint_loss(refined, batch["keypoints"], config.root_weight)
-
-    return train_loop(model, dataset, config, step_loss, progress, desc)
+    return train_loop(model, dataset, config, refiner_step_loss(config.noise, config.root_weight), progress, desc)
 
 
 def train_estimator(model: torch.nn.Module, dataset, config: KeypointTrainConfig = KeypointTrainConfig(),
                     progress: bool = True, desc: str = "train estimator") -> list[dict]:
     """Train the image -> keypoint estimator (heatmaps, relative depth, centre depth)."""
-    from .models.estimator import estimator_loss, estimator_targets
-
-    def step_loss(model, batch, generator):
-        out = model(batch["image"], batch["K"])
-        targets = estimator_targets(batch["keypoints"], batch["K"], batch["R"], batch["t"])
-        return estimator_loss(out, targets, batch["image"].shape[-1], model.config)
-
-    return train_loop(model, dataset, config, step_loss, progress, desc)
+    return train_loop(model, dataset, config, estimator_step_loss, progress, desc)
 
 
 def train_halo(model: torch.nn.Module, dataset, config: HaloTrainConfig = HaloTrainConfig(),
@@ -170,16 +195,10 @@ def train_refinement(model: torch.nn.Module, dataset, config: HaloTrainConfig = 
     """Train R on a RefineDataset (I's cached iso-surface points and occupancy): occupancy MSE
     of both hands + the model's penetration_weight x mean o_r o_l at both hands' queries.
     Same optimiser as I (the paper's); log rows also carry the two loss terms."""
-    from .models.refine import refinement_loss
-
     terms_log = []
 
     def step_loss(model, batch, generator):
-        x = model.prepare(batch)
-        out = model(x["points"], x["point_features"], x["global_image"], x["queries"], x["initial_occupancy"])
-        x_pen = model.to_network(batch["pen_queries"], batch["R"], batch["t"], x["centre_cam"])
-        pen_initial = batch["pen_initial"] if model.config.init_occ_cond else None
-        loss, terms = refinement_loss(model, out, batch["occupancy"], x_pen, pen_initial)
+        loss, terms = refinement_step_loss_and_terms(model, batch)
         terms_log.append(terms)
         return loss
 

@@ -1,0 +1,143 @@
+"""The resumable trainer: profiles, overrides, kill + resume, corrupt checkpoints, the CLI."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from im2hands_lite.checkpoints import CheckpointError, load_checkpoint, load_initial, load_refiner
+from im2hands_lite.data import kit_samples_dir
+from im2hands_lite.profiles import PROFILES, TrainSettings, get_profile, parse_override, with_overrides
+from im2hands_lite.trainer import RunSpec, checkpoint_paths, load_latest_state, run_training, step_indices
+
+KIT = str(kit_samples_dir())
+SMALL = ("steps=24", "checkpoint_every=4", "batch_size=2", "train_samples=8")
+
+
+def spec(out, **kw):
+    base = dict(model="k", out=str(out), data_dir=KIT, overrides=SMALL, progress=False, threads=1)
+    return RunSpec(**(base | kw))
+
+
+def test_profiles_hold_the_paper_hyperparameters():
+    paper = get_profile("paper")
+    for model in ("i", "r"):
+        s = paper.settings(model)
+        assert (s.lr, s.betas, s.eps, s.weight_decay, s.decay_every, s.decay_factor, s.batch_size) == \
+               (1e-4, (0.9, 0.999), 1e-8, 1e-5, 5000, 0.2, 8)
+        assert s.steps == 10 * s.train_samples // 8  # 10 epochs
+    k = paper.settings("k")
+    assert (k.lr, k.decay_factor, k.batch_size, k.steps) == (1e-4, 0.3, 32, 30 * k.train_samples // 32)
+    assert set(PROFILES) == {"fast", "colab", "paper"}
+    with pytest.raises(ValueError, match="unknown profile"):
+        get_profile("huge")
+    with pytest.raises(ValueError, match="unknown model"):
+        paper.settings("z")
+
+
+def test_overrides_are_typed_and_checked():
+    assert parse_override("lr=3e-4") == ("lr", 3e-4)
+    assert parse_override("steps=12") == ("steps", 12)
+    assert parse_override("amp=false") == ("amp", False)
+    assert parse_override("betas=0.8,0.9") == ("betas", (0.8, 0.9))
+    assert with_overrides(TrainSettings(), ["steps=7"]).steps == 7
+    for bad, message in (("lr", "field=value"), ("speed=3", "unknown training setting"), ("steps=many", "cannot read")):
+        with pytest.raises(ValueError, match=message):
+            parse_override(bad)
+    with pytest.raises(ValueError, match="steps"):
+        with_overrides(TrainSettings(), ["steps=0"])
+
+
+def test_step_batches_depend_only_on_seed_and_step():
+    assert step_indices(24, 4, 0, 5) == step_indices(24, 4, 0, 5)
+    assert step_indices(24, 4, 0, 5) != step_indices(24, 4, 0, 6)
+    assert all(0 <= i < 24 for i in step_indices(24, 64, 1, 3))
+
+
+def test_resumed_run_equals_an_uninterrupted_run(tmp_path):
+    full = run_training(spec(tmp_path / "full"))
+    assert len(full["log"]) == 24 and [p.name for p in checkpoint_paths(tmp_path / "full")] == \
+           ["step_0000024.pt", "step_0000020.pt"]  # keep_last = 2
+    # stop after 12 steps (a run with steps=12 writes the same step-12 state), then resume to 24
+    run_training(spec(tmp_path / "split", overrides=("steps=12",) + SMALL[1:]))
+    resumed = run_training(spec(tmp_path / "split", resume=True))
+    a, b = load_refiner(full["final"]), load_refiner(resumed["final"])
+    for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert torch.allclose(x, y, atol=1e-6), name
+    assert [r["loss"] for r in resumed["log"]] == pytest.approx([r["loss"] for r in full["log"]], rel=1e-5)
+    for name in ("log.csv", "log.json", "loss.png", "final.pt"):
+        assert (tmp_path / "split" / name).is_file()
+    # without --resume, an existing run is not overwritten
+    with pytest.raises(CheckpointError, match="--resume"):
+        run_training(spec(tmp_path / "split"))
+
+
+def test_truncated_checkpoint_is_reported_and_the_previous_one_is_used(tmp_path, capsys):
+    run_training(spec(tmp_path / "run", overrides=("steps=8",) + SMALL[1:]))
+    newest, previous = checkpoint_paths(tmp_path / "run")
+    data = newest.read_bytes()
+    newest.write_bytes(data[: len(data) // 3])  # a torn file (e.g. a full disk)
+    with pytest.raises(CheckpointError, match="corrupt"):
+        load_checkpoint(newest)
+    state = load_latest_state(tmp_path / "run", spec(tmp_path / "run"), spec(tmp_path / "run").settings())
+    assert state["step"] == 4 and previous.is_file()
+    assert "skipping unreadable checkpoint" in capsys.readouterr().err
+    resumed = run_training(spec(tmp_path / "run", resume=True))  # continues from step 4 to 24
+    full = run_training(spec(tmp_path / "full"))
+    for x, y in zip(load_refiner(resumed["final"]).state_dict().values(), load_refiner(full["final"]).state_dict().values()):
+        assert torch.allclose(x, y, atol=1e-6)
+    # a run with other settings refuses the folder instead of mixing two runs
+    with pytest.raises(CheckpointError, match="another run"):
+        run_training(spec(tmp_path / "run", resume=True, overrides=SMALL + ("lr=0.5",)))
+
+
+def test_killed_training_resumes_to_the_same_weights(tmp_path):
+    """SIGKILL a CLI training as soon as its first checkpoint exists, resume it, and compare
+    with an uninterrupted run: same weights. Nothing here depends on wall-clock timing: the
+    kill lands wherever it lands, and resume must not care."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    command = [sys.executable, "-m", "im2hands_lite.cli", "train", "--model", "k", "--data-dir", KIT, "--threads", "1",
+               "--quiet", "--set", "steps=60", "--set", "checkpoint_every=5", "--set", "batch_size=2",
+               "--set", "train_samples=8"]
+    killed = tmp_path / "killed"
+    process = subprocess.Popen(command + ["--out", str(killed)], env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+    while process.poll() is None and not checkpoint_paths(killed):
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    assert not (killed / "final.pt").exists()
+    step = load_checkpoint(checkpoint_paths(killed)[0])["step"]
+    assert 5 <= step < 60
+    resumed = subprocess.run(command + ["--out", str(killed), "--resume"], env=env, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    whole = subprocess.run(command + ["--out", str(tmp_path / "whole")], env=env, capture_output=True, text=True)
+    assert whole.returncode == 0, whole.stderr
+    a = load_checkpoint(killed / "final.pt")["state_dict"]
+    b = load_checkpoint(tmp_path / "whole" / "final.pt")["state_dict"]
+    for name in a:
+        assert torch.allclose(a[name], b[name], atol=1e-6), name
+
+
+def test_cli_train_help_and_errors(tmp_path):
+    from im2hands_lite.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    assert main(["train", "--model", "k", "--data-dir", str(tmp_path), "--out", str(tmp_path / "x"), "--quiet"]) == 2
+    assert main(["train", "--model", "k", "--set", "speed=3", "--out", str(tmp_path / "y")]) == 2
+
+
+def test_train_i_from_the_trainer_loads_like_a_shipped_checkpoint(tmp_path):
+    result = run_training(spec(tmp_path / "i", model="i", variant="pixel_aligned",
+                               overrides=("steps=2", "batch_size=1", "train_samples=2", "n_queries=64")))
+    model = load_initial(result["final"])
+    assert model.config.image_cond == "pixel_aligned"
+    extra = load_checkpoint(result["final"])["extra"]
+    assert extra["profile"] == "fast" and extra["steps"] == 2 and extra["device"] == "cpu"
+    assert Path(result["out"], "loss.png").is_file()
