@@ -254,3 +254,20 @@ def test_notebook_has_one_parameters_cell_with_fast_profile(nb_path):
     assert re.search(r"^PROFILE\s*=\s*[\"']fast[\"']", _source(cells[0]), re.MULTILINE), (
         f"{nb_path.name}: the parameters cell must set PROFILE = \"fast\""
     )
+
+
+def test_shipped_checkpoints_match_their_manifest():
+    import hashlib
+    import json
+
+    from im2hands_lite.checkpoints import SHIPPED
+
+    manifest = json.loads((SHIPPED / "MANIFEST.json").read_text())
+    files = sorted(p.name for p in SHIPPED.glob("*.pt"))
+    assert sorted(manifest["checkpoints"]) == files, "run scripts/write_checkpoint_manifest.py"
+    for name, entry in manifest["checkpoints"].items():
+        data = (SHIPPED / name).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == entry["sha256"], f"{name} changed: rerun the manifest script"
+        assert entry["steps"] and entry["test_metrics"], name
+    total = sum((SHIPPED / name).stat().st_size for name in files)
+    assert total == manifest["total_bytes"] and total <= 40e6  # the budget: 40 MB in all
