@@ -44,6 +44,87 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _data_dir(args) -> "Path":
+    from pathlib import Path
+
+    from .data import kit_samples_dir
+
+    directory = Path(args.data_dir) if args.data_dir else kit_samples_dir()
+    if not (directory / "test").is_dir() and not (directory / "train").is_dir():
+        raise FileNotFoundError(f"no generated data in {directory} (expected train/ or test/ inside)")
+    return directory
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from .atomic import atomic_write
+    from .checkpoints import SHIPPED, load_estimator, load_initial, load_refiner, load_two_hand_refiner
+    from .data import TwoHandDataset
+    from .evaluate import ReconstructionConfig, evaluate_keypoints, evaluate_occupancy
+
+    directory = _data_dir(args)
+    default = {"i": SHIPPED / f"i_{args.variant}_fast.pt", "ir": SHIPPED / "r_fast.pt", "k": SHIPPED / "k_fast.pt",
+               "estimator": SHIPPED / "estimator_fast.pt"}[args.model]
+    checkpoint = Path(args.checkpoint) if args.checkpoint else default
+    split = TwoHandDataset(directory, args.split)
+    indices = range(min(args.samples, len(split)))
+    recon = ReconstructionConfig(resolution=args.resolution, coarse_resolution=max(args.resolution // 4, 4))
+    if args.model in ("i", "ir"):
+        model = load_initial(checkpoint) if args.model == "i" else None
+        if args.model == "ir":
+            from .refine_inputs import InitialPlusRefinement
+
+            initial = load_initial(Path(args.initial) if args.initial else SHIPPED / "i_attention_fast.pt")
+            model = InitialPlusRefinement(initial, load_two_hand_refiner(checkpoint))
+        result = evaluate_occupancy(model, split, indices, recon, progress=not args.quiet)
+    else:
+        keypoint_split = TwoHandDataset(directory, args.split, n_queries=2)
+        refiner = load_refiner(checkpoint) if args.model == "k" else None
+        estimator = load_estimator(checkpoint) if args.model == "estimator" else (
+            load_estimator(SHIPPED / "estimator_fast.pt") if (SHIPPED / "estimator_fast.pt").is_file() else None)
+        result = evaluate_keypoints(keypoint_split, indices, refiner=refiner, estimator=estimator,
+                                    progress=not args.quiet)
+    units = {"iou": "", "chamfer_mm": " mm", "penetration_cm3": " cm^3"}
+    print(f"{args.model} from {checkpoint.name} on {len(indices)} {args.split} samples of {directory}:")
+    for key, value in result["mean"].items():
+        print(f"  {key:<16} {value:.4f}{units.get(key, ' mm')}")
+    if args.out:
+        payload = {"model": args.model, "checkpoint": str(checkpoint), "data": str(directory), "split": args.split,
+                   "samples": len(indices), **result}
+        atomic_write(Path(args.out), lambda handle: handle.write(json.dumps(payload, indent=1, default=str).encode()))
+        print(f"wrote {args.out}")
+    return 0
+
+
+def _reconstruct(args: argparse.Namespace) -> int:
+    from .data import TwoHandDataset
+    from .evaluate import ReconstructionConfig
+    from .pipeline import ImagePipeline, default_camera, load_image, save_reconstruction
+
+    if bool(args.image) == bool(args.sample):
+        raise ValueError("give either an IMAGE file or --sample SPLIT:INDEX")
+    pipeline = ImagePipeline(use_refinement=not args.no_refine)
+    if args.image:
+        image = load_image(args.image, pipeline.image_size)
+        camera, seed = default_camera(pipeline.image_size, args.fov), 0
+    else:
+        split, _, index = args.sample.partition(":")
+        if not index.isdigit():
+            raise ValueError(f"--sample must look like test:3, got {args.sample!r}")
+        sample = TwoHandDataset(_data_dir(args), split).sample(int(index))
+        image, camera, seed = sample.image, sample.camera, int(sample.seed)
+    recon = ReconstructionConfig(resolution=args.resolution, coarse_resolution=max(args.resolution // 4, 4))
+    result = pipeline.reconstruct(image, camera, recon, seed=seed)
+    empty = [side for side, mesh in zip(("right", "left"), result.meshes) if not len(mesh.faces)]
+    for path in save_reconstruction(result, args.out):
+        print(f"wrote {path}")
+    if empty:
+        print(f"im2hands: warning: no surface found for the {' and '.join(empty)} hand", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="im2hands", description="im2hands-lite: a runnable reproduction kit of Im2Hands.")
@@ -95,6 +176,37 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(func=_train)
+
+    ev = sub.add_parser("evaluate", help="metrics of a checkpoint on a data split",
+                        description="Evaluate I, I + R (occupancy: IoU, Chamfer-L1 mm, penetration cm^3, each hand "
+                                    "aligned by its middle joint) or K / the estimator (MPJPE mm) on a split of "
+                                    "generated data (default: the kit's committed samples). Paper tables: issue "
+                                    "'Evaluation' / notebook 07.")
+    ev.add_argument("--model", choices=["i", "ir", "k", "estimator"], required=True)
+    ev.add_argument("--checkpoint", help="default: the shipped fast checkpoint of the model")
+    ev.add_argument("--variant", choices=IMAGE_CONDITIONS, default="attention", help="I: which shipped variant")
+    ev.add_argument("--initial", help="ir: the I checkpoint under R (default: the shipped attention I)")
+    ev.add_argument("--data-dir", help="generated data folder (default: data_samples/<key>)")
+    ev.add_argument("--split", default="test", choices=list(SPLIT_OFFSETS))
+    ev.add_argument("--samples", type=int, default=4, help="first N samples of the split (default 4)")
+    ev.add_argument("--resolution", type=int, default=64, help="Marching Cubes grid (default 64)")
+    ev.add_argument("--out", help="also write the metrics as JSON here")
+    ev.add_argument("--quiet", action="store_true", help="no progress bar")
+    ev.set_defaults(func=_evaluate)
+
+    rec = sub.add_parser("reconstruct", help="two hand meshes from one image (estimator -> K -> I -> R)",
+                         description="Reconstruct both hands from an image with the shipped checkpoints: the "
+                                     "keypoint estimator, K, I and R. Writes right.ply, left.ply, overlay.png and "
+                                     "keypoints.json into --out. For an image file the camera is assumed (a "
+                                     "centred pinhole with --fov); a kit sample brings its own.")
+    rec.add_argument("image", nargs="?", help="a PNG or JPEG image of two hands")
+    rec.add_argument("--sample", help="instead of an image: a kit data sample, e.g. test:0")
+    rec.add_argument("--data-dir", help="generated data folder for --sample (default: data_samples/<key>)")
+    rec.add_argument("--fov", type=float, default=32.5, help="assumed horizontal field of view in degrees")
+    rec.add_argument("--no-refine", action="store_true", help="stop after I (no two-hand refinement R)")
+    rec.add_argument("--resolution", type=int, default=64, help="Marching Cubes grid (default 64)")
+    rec.add_argument("--out", required=True, help="output folder")
+    rec.set_defaults(func=_reconstruct)
     return parser
 
 

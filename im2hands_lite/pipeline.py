@@ -1,0 +1,125 @@
+"""Image-only reconstruction: image -> keypoint estimator -> K -> I (-> R) -> two meshes.
+
+Used by `im2hands reconstruct` and notebook 04. Inputs are either a kit data sample (its camera
+is known) or an image file: then the camera is a pinhole looking down its optical axis, the
+image centre-cropped to a square and resized to the networks' size, and the focal length taken
+from an assumed field of view (`fov_deg`; the kit's generator draws 25-40 degrees).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .atomic import atomic_write
+from .checkpoints import SHIPPED, load_estimator, load_initial, load_refiner, load_two_hand_refiner
+from .evaluate import ReconstructionConfig, reconstruct_pair
+from .geometry.camera import PinholeCamera
+from .geometry.render import render_meshes
+
+
+class ImageError(ValueError):
+    """The input file is missing, empty or not an image."""
+
+
+def load_image(path: str | Path, size: int) -> np.ndarray:
+    """(size, size, 3) uint8 RGB: the file's centre square, resized. Clear errors for bad files."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.is_file():
+        raise ImageError(f"image not found: {path}")
+    if path.stat().st_size == 0:
+        raise ImageError(f"image file is empty: {path}")
+    try:
+        with Image.open(path) as image:
+            image = image.convert("RGB")
+    except (UnidentifiedImageError, OSError) as err:
+        raise ImageError(f"{path} is not a readable image ({err})") from err
+    w, h = image.size
+    side = min(w, h)
+    left, top = (w - side) // 2, (h - side) // 2
+    square = image.crop((left, top, left + side, top + side)).resize((size, size), Image.BILINEAR)
+    return np.asarray(square, dtype=np.uint8)
+
+
+def default_camera(size: int, fov_deg: float) -> PinholeCamera:
+    """Camera frame = world frame, principal point at the image centre, focal from the FOV."""
+    if not 5.0 <= fov_deg <= 120.0:
+        raise ValueError(f"fov_deg must be in [5, 120], got {fov_deg}")
+    f = 0.5 * size / math.tan(math.radians(fov_deg) / 2)
+    K = np.array([[f, 0.0, (size - 1) / 2], [0.0, f, (size - 1) / 2], [0.0, 0.0, 1.0]])
+    return PinholeCamera(K=K, R=np.eye(3), t=np.zeros(3), width=size, height=size)
+
+
+@dataclass
+class Reconstruction:
+    meshes: list  # [right, left] trimesh meshes, world frame
+    keypoints: dict[str, np.ndarray]  # "estimator", "refined" -> (42, 3)
+    overlay: np.ndarray  # (H, W, 3) uint8: the meshes rendered over the input image
+
+
+class ImagePipeline:
+    """Shipped (or given) estimator, K, I and R, ready for `reconstruct`."""
+
+    def __init__(self, estimator=None, refiner=None, initial=None, two_hand=None, use_refinement: bool = True):
+        self.estimator = estimator or load_estimator(SHIPPED / "estimator_fast.pt")
+        self.refiner = refiner or load_refiner(SHIPPED / "k_fast.pt")
+        self.initial = initial or load_initial(SHIPPED / "i_attention_fast.pt")
+        self.two_hand = None
+        if use_refinement:
+            from .refine_inputs import InitialPlusRefinement
+
+            r = two_hand or load_two_hand_refiner(SHIPPED / "r_fast.pt")
+            self.two_hand = InitialPlusRefinement(self.initial, r)
+
+    @property
+    def image_size(self) -> int:
+        return self.initial.config.vit.image_size * self.initial.config.decoder.output_stride
+
+    def reconstruct(self, image: np.ndarray, camera: PinholeCamera,
+                    config: ReconstructionConfig = ReconstructionConfig(resolution=64, coarse_resolution=16),
+                    seed: int = 0) -> Reconstruction:
+        if image.shape != (camera.height, camera.width, 3):
+            raise ValueError(f"image must be (H, W, 3) = ({camera.height}, {camera.width}, 3), got {image.shape}")
+        item = {"image": torch.from_numpy(np.array(image, dtype=np.uint8)).permute(2, 0, 1).float() / 255.0,
+                "K": torch.tensor(camera.K, dtype=torch.float32), "R": torch.tensor(camera.R, dtype=torch.float32),
+                "t": torch.tensor(camera.t, dtype=torch.float32), "seed": torch.tensor(seed)}
+        batch = {key: value[None] for key, value in item.items()}
+        with torch.no_grad():
+            estimated = self.estimator.predict(batch)
+            refined = self.refiner.predict(batch, keypoints=estimated).keypoints
+        item["keypoints"] = refined[0]
+        model = self.two_hand if self.two_hand is not None else self.initial
+        meshes = [r.mesh for r in reconstruct_pair(model, item, config)]
+        colours = [(0.85, 0.35, 0.3), (0.35, 0.5, 0.85)]
+        shown = [m for m in meshes if len(m.faces)]
+        overlay = image.copy()
+        if shown:
+            render = render_meshes(meshes if len(shown) == 2 else shown, camera, colors=colours,
+                                   background=image.astype(np.float64) / 255.0)
+            overlay = (np.clip(render.image, 0, 1) * 255).astype(np.uint8)
+        return Reconstruction(meshes, {"estimator": estimated[0].numpy(), "refined": refined[0].numpy()}, overlay)
+
+
+def save_reconstruction(result: Reconstruction, out: str | Path) -> list[Path]:
+    """right.ply, left.ply, overlay.png and keypoints.json into `out` (each written atomically)."""
+    import json
+
+    from PIL import Image
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for side, mesh in zip(("right", "left"), result.meshes):
+        written.append(atomic_write(out / f"{side}.ply", lambda handle, m=mesh: handle.write(m.export(file_type="ply"))))
+
+    def write_png(handle):
+        Image.fromarray(result.overlay).save(handle, format="PNG")
+    written.append(atomic_write(out / "overlay.png", write_png))
+    keypoints = {name: value.tolist() for name, value in result.keypoints.items()}
+    written.append(atomic_write(out / "keypoints.json", lambda handle: handle.write(json.dumps(keypoints).encode())))
+    return written
