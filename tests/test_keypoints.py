@@ -17,12 +17,7 @@ from im2hands_lite.models.keypoints import (GRAPH_CONVS, KeypointRefiner, Keypoi
 from im2hands_lite.train import KeypointTrainConfig, train_estimator, train_refiner
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -10,12 +10,7 @@ from im2hands_lite.geometry.sampling import farthest_point_sampling, gather_poin
 from im2hands_lite.models.refine import RefineConfig, TwoHandRefiner, refinement_loss
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def brute_force_fps(points, n, first):

@@ -462,6 +462,22 @@ def vit_on_feature_map(vit: ViTConfig, decoder: DeconvDecoderConfig, image_size:
                                in_channels=decoder.out_channels, normalize=False)
 
 
+def fast_resnet() -> ResNetConfig:
+    """The fast preset's ResNet (a dataclass default_factory for the model configs)."""
+    return fast_image_config()[0]
+
+
+def fast_decoder() -> DeconvDecoderConfig:
+    """The fast preset's deconvolution decoder."""
+    return fast_image_config()[1]
+
+
+def fast_feature_map_vit() -> ViTConfig:
+    """The fast preset's ViT, reading the decoder's map of a 128x128 crop (I and K)."""
+    _, decoder, vit = fast_image_config()
+    return vit_on_feature_map(vit, decoder, vit.image_size)
+
+
 def paper_image_config() -> tuple[ResNetConfig, DeconvDecoderConfig, ViTConfig]:
     """The paper's image networks: ResNet-50, a 4-layer deconv decoder to 32-d, 256x256 crops.
 

@@ -18,33 +18,23 @@ from torch import Tensor, nn
 
 from .attention import QueryAttentionConfig, QueryImageAttention, project_points, sample_pixel_aligned
 from .halo import HaloConfig, HaloModel, HaloOutput, stack_hands
-from .image import (DeconvDecoderConfig, ImageEncoderDecoder, PatchViT, ResNetConfig, ViTConfig,
-                    fast_image_config, paper_image_config, vit_on_feature_map)
+from .image import (DeconvDecoderConfig, ImageEncoderDecoder, PatchViT, ResNetConfig, ViTConfig, fast_decoder,
+                    fast_feature_map_vit, fast_resnet, paper_image_config, vit_on_feature_map)
 
 IMAGE_CONDITIONS = ("attention", "pixel_aligned", "none")
 VIT_INPUTS = ("feature_map", "image")
 
 
-def _fast_resnet() -> ResNetConfig:
-    return fast_image_config()[0]
 
-
-def _fast_decoder() -> DeconvDecoderConfig:
-    return fast_image_config()[1]
-
-
-def _fast_vit() -> ViTConfig:
-    resnet, decoder, vit = fast_image_config()
-    return vit_on_feature_map(vit, decoder, vit.image_size)
 
 
 @dataclass(frozen=True)
 class InitialConfig:
     image_cond: str = "attention"
     halo: HaloConfig = field(default_factory=HaloConfig)
-    resnet: ResNetConfig = field(default_factory=_fast_resnet)
-    decoder: DeconvDecoderConfig = field(default_factory=_fast_decoder)
-    vit: ViTConfig = field(default_factory=_fast_vit)
+    resnet: ResNetConfig = field(default_factory=fast_resnet)
+    decoder: DeconvDecoderConfig = field(default_factory=fast_decoder)
+    vit: ViTConfig = field(default_factory=fast_feature_map_vit)
     attention: QueryAttentionConfig = field(default_factory=QueryAttentionConfig)
     # What the attention variant's ViT patchifies: the ImgEnc decoder's feature map (the
     # official code; the image encoder then learns through the attention) or the RGB image.

@@ -29,7 +29,7 @@ from torch import Tensor, nn
 
 from ..hand.joints import N_JOINTS, WRIST, check_keypoints, two_hand_edges
 from .image import (DeconvDecoderConfig, ImageEncoderDecoder, PatchViT, ResNetConfig, TransformerBlock,
-                    ViTConfig, fast_image_config, vit_on_feature_map)
+                    ViTConfig, fast_decoder, fast_feature_map_vit, fast_resnet)
 
 GRAPH_CONVS = ("chebyshev", "gcn")
 N_NODES = 2 * N_JOINTS
@@ -106,17 +106,7 @@ class ResidualGraphLayer(nn.Module):
 
 # ----------------------------------------------------------------------------- K
 
-def _fast_resnet() -> ResNetConfig:
-    return fast_image_config()[0]
 
-
-def _fast_decoder() -> DeconvDecoderConfig:
-    return fast_image_config()[1]
-
-
-def _fast_vit() -> ViTConfig:
-    _, decoder, vit = fast_image_config()
-    return vit_on_feature_map(vit, decoder, vit.image_size)
 
 
 @dataclass(frozen=True)
@@ -133,9 +123,9 @@ class KeypointRefinerConfig:
     regressor_hidden: int = 128
     dropout: float = 0.01
     position_scale: float = 10.0  # root-relative camera-frame metres -> network units
-    resnet: ResNetConfig = field(default_factory=_fast_resnet)
-    decoder: DeconvDecoderConfig = field(default_factory=_fast_decoder)
-    vit: ViTConfig = field(default_factory=_fast_vit)
+    resnet: ResNetConfig = field(default_factory=fast_resnet)
+    decoder: DeconvDecoderConfig = field(default_factory=fast_decoder)
+    vit: ViTConfig = field(default_factory=fast_feature_map_vit)
 
     def __post_init__(self):
         if self.graph_conv not in GRAPH_CONVS:

@@ -23,15 +23,9 @@ from torch import Tensor, nn
 
 from ..geometry.sampling import farthest_point_sampling, gather_points, knn
 from .attention import project_points, sample_pixel_aligned
-from .image import DeconvDecoderConfig, ImageEncoderDecoder, ResNetConfig, fast_image_config
+from .image import DeconvDecoderConfig, ImageEncoderDecoder, ResNetConfig, fast_decoder, fast_resnet
 
 
-def _fast_resnet() -> ResNetConfig:
-    return fast_image_config()[0]
-
-
-def _fast_decoder() -> DeconvDecoderConfig:
-    return fast_image_config()[1]
 
 SIDE_LABELS = torch.tensor([[0.0, 1.0], [1.0, 0.0]])  # hand 0 (right): [0, 1]; hand 1 (left): [1, 0]
 
@@ -53,8 +47,8 @@ class RefineConfig:
     penetration_weight: float = 0.001
     position_scale: float = 10.0  # root-relative camera-frame metres -> network units
     # R's own ImgEnc (trained with R): its map gives the feature cloud, its pooled C5 z_I
-    resnet: ResNetConfig = field(default_factory=_fast_resnet)
-    decoder: DeconvDecoderConfig = field(default_factory=_fast_decoder)
+    resnet: ResNetConfig = field(default_factory=fast_resnet)
+    decoder: DeconvDecoderConfig = field(default_factory=fast_decoder)
 
     def __post_init__(self):
         anchors = self.n_points // 2 ** self.down_stages
