@@ -268,9 +268,14 @@ def run_training(spec: RunSpec) -> dict:
                disable=not spec.progress)
     elapsed = log[-1]["seconds"] if log else 0.0
     started = time.perf_counter()
-    for step in range(start_step + 1, settings.steps + 1):
-        items = [data[i] for i in step_indices(len(data), settings.batch_size, settings.seed, step)]
-        batch = {k: v.to(device) for k, v in torch.utils.data.default_collate(items).items()}
+    steps = range(start_step + 1, settings.steps + 1)
+    # the batches are fixed by (seed, step) up front, so worker processes change nothing but speed
+    batches = torch.utils.data.DataLoader(
+        data, batch_sampler=[step_indices(len(data), settings.batch_size, settings.seed, step) for step in steps],
+        num_workers=settings.num_workers, pin_memory=device.type == "cuda",
+        generator=torch.Generator().manual_seed(settings.seed))  # its own: the global RNG (dropout) stays untouched
+    for step, batch in zip(steps, batches):
+        batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
         generator = torch.Generator().manual_seed(settings.seed * 1_000_003 + step + 7)
         with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=amp):
             loss = step_loss(model, batch, generator)

@@ -71,6 +71,9 @@ def test_resumed_run_equals_an_uninterrupted_run(tmp_path):
     assert [r["loss"] for r in resumed["log"]] == pytest.approx([r["loss"] for r in full["log"]], rel=1e-5)
     for name in ("log.csv", "log.json", "loss.png", "final.pt"):
         assert (tmp_path / "split" / name).is_file()
+    # two DataLoader worker processes load the same batches: the same run
+    workers = run_training(spec(tmp_path / "workers", overrides=SMALL + ("num_workers=2",)))
+    assert [r["loss"] for r in workers["log"]] == pytest.approx([r["loss"] for r in full["log"]], rel=1e-5)
     # without --resume, an existing run is not overwritten
     with pytest.raises(CheckpointError, match="--resume"):
         run_training(spec(tmp_path / "split"))
