@@ -11,33 +11,25 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from .train import OptimizerSettings
+
 MODELS = ("halo", "i", "k", "estimator", "r")
 
 
 @dataclass(frozen=True)
-class TrainSettings:
+class TrainSettings(OptimizerSettings):
     """How one model trains (any field can be overridden: `im2hands train --set lr=3e-4`)."""
 
     steps: int = 1500
-    batch_size: int = 4
-    lr: float = 1e-3
-    betas: tuple[float, float] = (0.9, 0.999)
-    eps: float = 1e-8
-    weight_decay: float = 1e-5
-    decay_every: int = 5000
-    decay_factor: float = 0.2
     n_queries: int = 1024  # occupancy models: query points per hand per step
     train_samples: int = 512  # the first N samples of the training split
     checkpoint_every: int = 100  # steps between resumable checkpoints
     amp: bool = True  # bfloat16 autocast on CUDA (ignored on CPU)
-    num_workers: int = 0
-    seed: int = 0
 
     def __post_init__(self):
-        if self.steps < 1 or self.batch_size < 1 or self.checkpoint_every < 1:
-            raise ValueError("steps, batch_size and checkpoint_every must be >= 1")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be positive, got {self.lr}")
+        super().__post_init__()
+        if self.checkpoint_every < 1 or self.train_samples < 1:
+            raise ValueError("checkpoint_every and train_samples must be >= 1")
 
 
 @dataclass(frozen=True)

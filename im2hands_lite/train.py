@@ -23,25 +23,41 @@ from .data.noise import KeypointNoiseConfig, add_keypoint_noise
 
 
 @dataclass(frozen=True)
-class HaloTrainConfig:
+class OptimizerSettings:
+    """What every training run shares: its length and batch, and the paper's optimiser (Adam,
+    betas (0.9, 0.999), eps 1e-8, weight decay 1e-5, lr x decay_factor every decay_every steps)."""
+
     steps: int = 500
     batch_size: int = 4  # samples per step (both hands of each)
-    n_queries: int = 1024  # per hand per step; drawn at random from the item's queries
     lr: float = 1e-3  # paper: 1e-4 (see docs/DECISIONS.md)
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-8
     weight_decay: float = 1e-5
     decay_every: int = 5000
     decay_factor: float = 0.2
-    loss: str = "mse"  # or "bce"
     seed: int = 0
     num_workers: int = 0
 
     def __post_init__(self):
+        if self.steps < 1 or self.batch_size < 1:
+            raise ValueError(f"steps and batch_size must be >= 1, got {self.steps} and {self.batch_size}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be positive, got {self.lr}")
+
+
+@dataclass(frozen=True)
+class HaloTrainConfig(OptimizerSettings):
+    """HALO and I."""
+
+    n_queries: int = 1024  # per hand per step; drawn at random from the item's queries
+    loss: str = "mse"  # or "bce"
+
+    def __post_init__(self):
+        super().__post_init__()
         if self.loss not in ("mse", "bce"):
             raise ValueError(f"loss must be 'mse' or 'bce', got {self.loss!r}")
-        if self.steps < 1 or self.batch_size < 1 or self.n_queries < 2:
-            raise ValueError("steps, batch_size must be >= 1 and n_queries >= 2")
+        if self.n_queries < 2:
+            raise ValueError(f"n_queries must be >= 2, got {self.n_queries}")
 
 
 def occupancy_loss(pred: torch.Tensor, target: torch.Tensor, kind: str = "mse") -> torch.Tensor:
@@ -148,26 +164,18 @@ def train_occupancy(model: torch.nn.Module, dataset, config: HaloTrainConfig = H
 
 
 @dataclass(frozen=True)
-class KeypointTrainConfig:
+class KeypointTrainConfig(OptimizerSettings):
     """K (keypoint refinement) and the keypoint estimator. Paper, K: Adam 1e-4, batch 32,
     x0.3 every 5000 steps, 30 epochs; the fast profile raises the learning rate to 1e-3."""
 
     steps: int = 2000
     batch_size: int = 8
-    lr: float = 1e-3
-    betas: tuple[float, float] = (0.9, 0.999)
-    eps: float = 1e-8
-    weight_decay: float = 1e-5
-    decay_every: int = 5000
     decay_factor: float = 0.3
     root_weight: float = 1.0  # K's loss: + root_weight x wrist MSE (0 = the paper's loss)
     noise: KeypointNoiseConfig = KeypointNoiseConfig()  # K's inputs: fresh noise every step
-    seed: int = 0
-    num_workers: int = 0
 
     def __post_init__(self):
-        if self.steps < 1 or self.batch_size < 1:
-            raise ValueError("steps and batch_size must be >= 1")
+        super().__post_init__()
         if self.root_weight < 0:
             raise ValueError(f"root_weight must be >= 0, got {self.root_weight}")
 
