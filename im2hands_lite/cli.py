@@ -65,6 +65,19 @@ def _evaluate(args: argparse.Namespace) -> int:
     from .evaluate import ReconstructionConfig, evaluate_keypoints, evaluate_occupancy
 
     directory = _data_dir(args)
+    if bool(args.model) == bool(args.table):
+        raise ValueError("give either --model or --table")
+    if args.table:
+        from .tables import evaluate_table
+
+        split = TwoHandDataset(directory, args.split)
+        recon = ReconstructionConfig(resolution=args.resolution, coarse_resolution=max(args.resolution // 4, 4))
+        result = evaluate_table(args.table, split, range(min(args.samples, len(split))), recon,
+                                progress=not args.quiet)
+        print(result.markdown())
+        for path in result.write(args.out or f"results/{args.table}"):
+            print(f"wrote {path}")
+        return 0
     default = {"i": SHIPPED / f"i_{args.variant}_fast.pt", "ir": SHIPPED / "r_fast.pt", "k": SHIPPED / "k_fast.pt",
                "estimator": SHIPPED / "estimator_fast.pt"}[args.model]
     checkpoint = Path(args.checkpoint) if args.checkpoint else default
@@ -182,7 +195,10 @@ def build_parser() -> argparse.ArgumentParser:
                                     "aligned by its middle joint) or K / the estimator (MPJPE mm) on a split of "
                                     "generated data (default: the kit's committed samples). Paper tables: issue "
                                     "'Evaluation' / notebook 07.")
-    ev.add_argument("--model", choices=["i", "ir", "k", "estimator"], required=True)
+    ev.add_argument("--model", choices=["i", "ir", "k", "estimator"], help="one model's metrics")
+    ev.add_argument("--table", choices=["S1", "S2", "S3"],
+                    help="a paper ablation table from the shipped checkpoints, beside the paper's numbers "
+                         "(writes table_<T>.md, .csv and .png into --out, default results/<T>)")
     ev.add_argument("--checkpoint", help="default: the shipped fast checkpoint of the model")
     ev.add_argument("--variant", choices=IMAGE_CONDITIONS, default="attention", help="I: which shipped variant")
     ev.add_argument("--initial", help="ir: the I checkpoint under R (default: the shipped attention I)")
@@ -190,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--split", default="test", choices=list(SPLIT_OFFSETS))
     ev.add_argument("--samples", type=int, default=4, help="first N samples of the split (default 4)")
     ev.add_argument("--resolution", type=int, default=64, help="Marching Cubes grid (default 64)")
-    ev.add_argument("--out", help="also write the metrics as JSON here")
+    ev.add_argument("--out", help="--model: also write the metrics as JSON here; --table: the output folder")
     ev.add_argument("--quiet", action="store_true", help="no progress bar")
     ev.set_defaults(func=_evaluate)
 
