@@ -84,18 +84,19 @@ def evaluate_occupancy(model, dataset, indices=None,
 evaluate_halo = evaluate_occupancy  # the name the HALO notebook uses
 
 
-def noisy_keypoints_for(dataset, indices, noise=None, seed: int = 0) -> dict[int, torch.Tensor]:
-    """A fixed noisy-keypoint draw (42, 3) per test sample index: the same for every model,
-    so that "noisy input" rows of different variants are comparable (seeded by [seed, index])."""
+def noisy_keypoints_of(item: dict, index: int, noise=None, seed: int = 0) -> torch.Tensor:
+    """The fixed noisy-keypoint draw (42, 3) of one data item: seeded by [seed, index], so it is
+    the same for every model and "noisy input" rows of different variants are comparable."""
     from .data.noise import KeypointNoiseConfig, add_keypoint_noise
 
     noise = KeypointNoiseConfig() if noise is None else noise
-    out = {}
-    for i in indices:
-        item = dataset[i]
-        generator = torch.Generator().manual_seed(int(np.random.SeedSequence([seed, i]).generate_state(1)[0]))
-        out[i] = add_keypoint_noise(item["keypoints"][None], item["R"][None], noise, generator)[0]
-    return out
+    generator = torch.Generator().manual_seed(int(np.random.SeedSequence([seed, index]).generate_state(1)[0]))
+    return add_keypoint_noise(item["keypoints"][None], item["R"][None], noise, generator)[0]
+
+
+def noisy_keypoints_for(dataset, indices, noise=None, seed: int = 0) -> dict[int, torch.Tensor]:
+    """`noisy_keypoints_of` for every index of a dataset."""
+    return {i: noisy_keypoints_of(dataset[i], i, noise, seed) for i in indices}
 
 
 def evaluate_keypoints(dataset, indices=None, refiner=None, estimator=None, noise=None, seed: int = 0,
@@ -109,12 +110,12 @@ def evaluate_keypoints(dataset, indices=None, refiner=None, estimator=None, nois
     from .data.noise import mpjpe_mm, root_relative_mpjpe_mm
 
     indices = list(range(len(dataset)) if indices is None else indices)
-    noisy = noisy_keypoints_for(dataset, indices, noise, seed)
     rows = []
     for start in tqdm(range(0, len(indices), batch_size), desc="evaluate keypoints", disable=not progress):
         chunk = indices[start:start + batch_size]
-        batch = torch.utils.data.default_collate([dataset[i] for i in chunk])
-        inputs = {"noisy": torch.stack([noisy[i] for i in chunk])}
+        items = [dataset[i] for i in chunk]  # each item is loaded once
+        batch = torch.utils.data.default_collate(items)
+        inputs = {"noisy": torch.stack([noisy_keypoints_of(item, i, noise, seed) for item, i in zip(items, chunk)])}
         with torch.no_grad():
             if estimator is not None:
                 estimator.eval()

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from .atomic import atomic_write
 from .checkpoints import SHIPPED, load_checkpoint, load_initial, load_refiner, load_two_hand_refiner
-from .evaluate import ReconstructionConfig, noisy_keypoints_for, reconstruct_pair
+from .evaluate import ReconstructionConfig, noisy_keypoints_of, reconstruct_pair
 from .metrics import two_hand_metrics
 
 # supplementary Tables S1-S3 (InterHand2.6M): IoU %, Chamfer-L1 mm; S3: seconds per iteration
@@ -140,13 +140,14 @@ def evaluate_table(name: str, dataset, indices, config: ReconstructionConfig = R
         return TableResult(name, rows, len(indices))
     keypoints = None
     if name == "S2":
-        noisy = noisy_keypoints_for(dataset, indices, seed=seed)
         refiner = load_refiner(checkpoints / "k_fast.pt")
         keypoints = {}
         with torch.no_grad():
             for i in indices:
-                item = {k: v[None] for k, v in dataset[i].items() if k in ("image", "K", "R", "t")}
-                keypoints[i] = refiner.predict(item, keypoints=noisy[i][None]).keypoints[0]
+                item = dataset[i]
+                noisy = noisy_keypoints_of(item, i, seed=seed)
+                batch = {k: item[k][None] for k in ("image", "K", "R", "t")}
+                keypoints[i] = refiner.predict(batch, keypoints=noisy[None]).keypoints[0]
     for variant, (initial_name, refine_name) in _ROWS.items():
         label = variant if name == "S1" else f"K + {variant}"
         paper_iou, paper_cd = PAPER[name][label]
