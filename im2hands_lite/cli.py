@@ -64,20 +64,27 @@ def _evaluate(args: argparse.Namespace) -> int:
     from .data import TwoHandDataset
     from .evaluate import ReconstructionConfig, evaluate_keypoints, evaluate_occupancy
 
-    directory = _data_dir(args)
     if bool(args.model) == bool(args.table):
         raise ValueError("give either --model or --table")
-    if args.table:
-        from .tables import evaluate_table
+    if args.threads:
+        import torch
 
+        torch.set_num_threads(args.threads)
+    if args.table:
+        from .tables import CheckpointSource, evaluate_table, profile_test_dir
+
+        source = CheckpointSource(profile=args.profile, runs=Path(args.runs), train_missing=args.train_missing,
+                                  overrides=tuple(args.set), progress=not args.quiet, threads=args.threads)
+        directory = _data_dir(args) if args.data_dir else profile_test_dir(args.profile)
         split = TwoHandDataset(directory, args.split)
         recon = ReconstructionConfig(resolution=args.resolution, coarse_resolution=max(args.resolution // 4, 4))
-        result = evaluate_table(args.table, split, range(min(args.samples, len(split))), recon,
-                                progress=not args.quiet)
+        result = evaluate_table(args.table, split, range(min(args.samples, len(split))), recon, source,
+                                progress=not args.quiet, baseline=not args.no_baseline)
         print(result.markdown())
-        for path in result.write(args.out or f"results/{args.table}"):
+        for path in result.write(args.out or f"results/{args.table}_{args.profile}"):
             print(f"wrote {path}")
         return 0
+    directory = _data_dir(args)
     default = {"i": SHIPPED / f"i_{args.variant}_fast.pt", "ir": SHIPPED / "r_fast.pt", "k": SHIPPED / "k_fast.pt",
                "estimator": SHIPPED / "estimator_fast.pt"}[args.model]
     checkpoint = Path(args.checkpoint) if args.checkpoint else default
@@ -193,12 +200,23 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("evaluate", help="metrics of a checkpoint on a data split",
                         description="Evaluate I, I + R (occupancy: IoU, Chamfer-L1 mm, penetration cm^3, each hand "
                                     "aligned by its middle joint) or K / the estimator (MPJPE mm) on a split of "
-                                    "generated data (default: the kit's committed samples). Paper tables: issue "
-                                    "'Evaluation' / notebook 07.")
+                                    "generated data (default: the kit's committed samples); or, with --table, a whole "
+                                    "ablation table of the paper (S1, S2, S3) beside the paper's numbers, from the "
+                                    "shipped checkpoints or trained per --profile (notebook 07).")
     ev.add_argument("--model", choices=["i", "ir", "k", "estimator"], help="one model's metrics")
     ev.add_argument("--table", choices=["S1", "S2", "S3"],
                     help="a paper ablation table from the shipped checkpoints, beside the paper's numbers "
-                         "(writes table_<T>.md, .csv and .png into --out, default results/<T>)")
+                         "(writes table_<T>.md, .csv and .png into --out, default results/<T>_<profile>)")
+    ev.add_argument("--profile", choices=sorted(PROFILES), default="fast",
+                    help="--table: whose checkpoints (fast: the shipped ones; others: <runs>/<profile>/<variant>/"
+                         "final.pt) and which test split (fast: the committed kit samples)")
+    ev.add_argument("--train-missing", action="store_true",
+                    help="--table: train every variant that has no checkpoint yet (resumable; see im2hands train)")
+    ev.add_argument("--runs", default="runs/tables", help="--table: folder of trained variants (default runs/tables)")
+    ev.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                    help="--table --train-missing: override a training setting of every trained variant")
+    ev.add_argument("--no-baseline", action="store_true", help="--table: leave out the IK-template baseline row")
+    ev.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     ev.add_argument("--checkpoint", help="default: the shipped fast checkpoint of the model")
     ev.add_argument("--variant", choices=IMAGE_CONDITIONS, default="attention", help="I: which shipped variant")
     ev.add_argument("--initial", help="ir: the I checkpoint under R (default: the shipped attention I)")

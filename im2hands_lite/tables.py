@@ -5,6 +5,9 @@ S1: ground-truth keypoints; I's three image conditionings and I + R with each R 
 S2: the same with noisy keypoints (the DIGIT-calibrated noise model, one fixed draw per sample)
     refined by K first.
 S3: R with 256 / 512 / 1,024 iso-surface points: training time per step and IoU.
+S1 and S2 also get a baseline row that stands in for mesh-regression methods (IntagHand): the
+kit's hand template posed to the input keypoints by inverse kinematics (baselines.py).
+Checkpoints: the shipped fast ones, or per profile trained into runs/ (`CheckpointSource`).
 Each hand's mesh is aligned by its middle joint before IoU / Chamfer-L1 (the paper's protocol);
 with K's keypoints the predicted middle joint is used (no ground truth at test time).
 """
@@ -34,13 +37,91 @@ PAPER = {
     "S3": {"R, 256 points": (77.4, 1.04), "R, 512 points": (77.8, 1.74), "R, 1024 points": (77.6, 3.15)},
 }
 
-# row -> (I checkpoint, R checkpoint or None), shipped names
-_ROWS = {"I - ImageCond": ("i_none_fast.pt", None), "I - QueryImageAtt": ("i_pixel_aligned_fast.pt", None),
-         "I": ("i_attention_fast.pt", None), "I + R - InitOccCond": ("i_attention_fast.pt", "r_no_init_occ_cond_fast.pt"),
-         "I + R - FeatureCloud": ("i_attention_fast.pt", "r_no_feature_cloud_fast.pt"),
-         "I + R - ContextLatent": ("i_attention_fast.pt", "r_no_context_latent_fast.pt"),
-         "I + R": ("i_attention_fast.pt", "r_fast.pt")}
-_S3 = {"R, 256 points": "r_256_fast.pt", "R, 512 points": "r_fast.pt", "R, 1024 points": "r_1024_fast.pt"}
+# row -> (I variant, R variant or None); a variant's checkpoint is "<stem>_fast.pt" when shipped
+_ROWS = {"I - ImageCond": ("i_none", None), "I - QueryImageAtt": ("i_pixel_aligned", None),
+         "I": ("i_attention", None), "I + R - InitOccCond": ("i_attention", "r_no_init_occ_cond"),
+         "I + R - FeatureCloud": ("i_attention", "r_no_feature_cloud"),
+         "I + R - ContextLatent": ("i_attention", "r_no_context_latent"), "I + R": ("i_attention", "r")}
+_S3 = {"R, 256 points": "r_256", "R, 512 points": "r", "R, 1024 points": "r_1024"}
+BASELINE = "IK template (mesh-regression stand-in)"  # no paper number: the paper's tables have no such row
+# variant stem -> the `im2hands train` run that produces it (RunSpec fields)
+VARIANT_RUNS: dict[str, dict] = {
+    "i_none": {"model": "i", "variant": "none"}, "i_pixel_aligned": {"model": "i", "variant": "pixel_aligned"},
+    "i_attention": {"model": "i", "variant": "attention"}, "k": {"model": "k"}, "r": {"model": "r"},
+    "r_no_init_occ_cond": {"model": "r", "ablate": ("init_occ_cond",)},
+    "r_no_feature_cloud": {"model": "r", "ablate": ("feature_cloud",)},
+    "r_no_context_latent": {"model": "r", "ablate": ("context_latent",)},
+    "r_256": {"model": "r", "n_points": 256}, "r_1024": {"model": "r", "n_points": 1024},
+}
+
+
+@dataclass
+class CheckpointSource:
+    """Where each variant's weights come from: for the fast profile the shipped checkpoint when
+    there is one; otherwise `<runs>/<profile>/<stem>/final.pt`, trained there first (resumably,
+    with `im2hands train`'s trainer) when `train_missing`."""
+
+    profile: str = "fast"
+    shipped: Path = SHIPPED
+    runs: Path = Path("runs/tables")
+    train_missing: bool = False
+    overrides: tuple[str, ...] = ()  # TrainSettings overrides for trained variants ("steps=100")
+    progress: bool = True
+    threads: int = 0
+    data_dir: str = ""  # train on this generated data folder instead of the profile's cache
+
+    def __post_init__(self):
+        from .profiles import get_profile
+
+        get_profile(self.profile)
+        self.shipped, self.runs = Path(self.shipped), Path(self.runs)
+
+    def path(self, stem: str) -> Path:
+        if stem not in VARIANT_RUNS:
+            raise ValueError(f"unknown variant {stem!r}; choose one of {list(VARIANT_RUNS)}")
+        shipped = self.shipped / f"{stem}_fast.pt"
+        if self.profile == "fast" and not self.overrides and shipped.is_file():
+            return shipped
+        final = self.runs / self.profile / stem / "final.pt"
+        if final.is_file():
+            return final
+        if not self.train_missing:
+            raise FileNotFoundError(
+                f"no checkpoint for variant {stem!r} of the {self.profile} profile (looked for {shipped} and "
+                f"{final}); train it with --train-missing or `im2hands train --profile {self.profile} ...`")
+        from .trainer import RunSpec, run_training
+
+        spec = dict(VARIANT_RUNS[stem])
+        if spec["model"] == "r":
+            spec["initial_checkpoint"] = str(self.path("i_attention"))
+        run_training(RunSpec(profile=self.profile, out=str(final.parent), resume=True, overrides=self.overrides,
+                             progress=self.progress, threads=self.threads, data_dir=self.data_dir, **spec))
+        return final
+
+    def available(self, stem: str) -> bool:
+        try:
+            return self.train_missing or self.path(stem).is_file()
+        except FileNotFoundError:
+            return False
+
+
+def profile_test_dir(profile: str, root: str | Path | None = None) -> Path:
+    """The test split a profile's models are evaluated on: the committed kit samples for "fast"
+    (the same generator settings), else the profile's test split generated into the cache."""
+    from .data import GeneratorConfig, default_cache_root, generate_split, kit_samples_dir
+    from .data.dataset import config_dir
+    from .profiles import get_profile
+
+    spec = get_profile(profile)
+    config = GeneratorConfig(image_size=spec.image_size, n_queries=spec.data_queries)
+    kit = kit_samples_dir()
+    if kit.name == config.key():
+        return kit
+    root = Path(root) if root is not None else default_cache_root()
+    generate_split(root, "test", spec.test_samples, config)
+    return config_dir(root, config)
+
+
 TABLES = tuple(PAPER)
 
 
@@ -49,6 +130,7 @@ class TableResult:
     name: str
     rows: list[dict]  # one per variant: kit metrics, paper values, checkpoints
     samples: int
+    profile: str = "fast"
 
     def markdown(self) -> str:
         if self.name == "S3":
@@ -59,9 +141,11 @@ class TableResult:
             head = ("| variant | kit IoU (%) | kit CD (mm) | kit penetration (cm^3) | paper IoU (%) | paper CD (mm) |\n"
                     "| --- | ---: | ---: | ---: | ---: | ---: |")
             body = [f"| {r['variant']} | {_fmt(r.get('iou'), 100)} | {_fmt(r.get('chamfer_mm'))} | "
-                    f"{_fmt(r.get('penetration_cm3'), digits=3)} | {r['paper_iou']:.1f} | {r['paper_chamfer_mm']:.2f} |"
+                    f"{_fmt(r.get('penetration_cm3'), digits=3)} | {_fmt(r['paper_iou'], digits=1)} | "
+                    f"{_fmt(r['paper_chamfer_mm'])} |"
                     for r in self.rows]
-        return "\n".join([f"Table {self.name} on {self.samples} kit test samples", "", head, *body]) + "\n"
+        title = f"Table {self.name} on {self.samples} kit test samples ({self.profile} profile)"
+        return "\n".join([title, "", head, *body]) + "\n"
 
     def write(self, out: str | Path) -> list[Path]:
         """<out>/table_<name>.md, .csv and .png (kit vs paper IoU)."""
@@ -89,10 +173,10 @@ class TableResult:
 
         names = [r["variant"] for r in self.rows]
         kit = [100 * r["iou"] if r.get("iou") is not None else np.nan for r in self.rows]
-        paper = [r["paper_iou"] for r in self.rows]
+        paper = [r["paper_iou"] if r["paper_iou"] is not None else np.nan for r in self.rows]
         x = np.arange(len(names))
         fig, ax = plt.subplots(figsize=(1.3 * len(names) + 2, 3.6))
-        ax.bar(x - 0.2, kit, 0.4, label="kit (fast profile)")
+        ax.bar(x - 0.2, kit, 0.4, label=f"kit ({self.profile} profile)")
         ax.bar(x + 0.2, paper, 0.4, label="paper (InterHand2.6M)")
         ax.set_xticks(x, names, rotation=30, ha="right", fontsize=8)
         ax.set_ylabel("IoU (%)")
@@ -110,37 +194,51 @@ def _fmt(value, scale: float = 1.0, digits: int = 2) -> str:
     return f"{scale * value:.{1 if scale == 100 else digits}f}"
 
 
-def _pipeline(initial_name: str, refine_name: str | None, checkpoints: Path):
-    initial = load_initial(checkpoints / initial_name)
-    if refine_name is None:
+
+def _pipeline(initial_path: Path, refine_path: Path | None):
+    initial = load_initial(initial_path)
+    if refine_path is None:
         return initial
     from .refine_inputs import InitialPlusRefinement
 
-    return InitialPlusRefinement(initial, load_two_hand_refiner(checkpoints / refine_name))
+    return InitialPlusRefinement(initial, load_two_hand_refiner(refine_path))
+
+
+def _occupancy_meshes(model, config: ReconstructionConfig):
+    return lambda item: [r.mesh for r in reconstruct_pair(model, item, config)]
+
+
+def _source(checkpoints) -> CheckpointSource:
+    return checkpoints if isinstance(checkpoints, CheckpointSource) else CheckpointSource(shipped=Path(checkpoints))
 
 
 def evaluate_table(name: str, dataset, indices, config: ReconstructionConfig = ReconstructionConfig(
-        resolution=64, coarse_resolution=16), checkpoints: str | Path = SHIPPED, n_points: int = 20_000,
-        seed: int = 0, progress: bool = True) -> TableResult:
-    """Evaluate every variant of table `name` ("S1", "S2", "S3") on `dataset[indices]`."""
+        resolution=64, coarse_resolution=16), checkpoints: CheckpointSource | str | Path = SHIPPED,
+        n_points: int = 20_000, seed: int = 0, progress: bool = True, baseline: bool = True) -> TableResult:
+    """Evaluate every variant of table `name` ("S1", "S2", "S3") on `dataset[indices]`.
+
+    `checkpoints`: a folder of shipped-style `<stem>_fast.pt` files, or a `CheckpointSource`
+    (profile, trained runs, train missing variants). `baseline`: add the IK-template row
+    (S1, S2)."""
     if name not in PAPER:
         raise ValueError(f"unknown table {name!r}; choose one of {list(PAPER)}")
-    checkpoints, indices = Path(checkpoints), list(indices)
+    source, indices = _source(checkpoints), list(indices)
     rows = []
     if name == "S3":
-        for variant, file in _S3.items():
-            row = {"variant": variant, "checkpoint": file, "paper_iou": PAPER["S3"][variant][0],
-                   "paper_seconds": PAPER["S3"][variant][1]}
-            if (checkpoints / file).is_file():
-                extra = load_checkpoint(checkpoints / file)["extra"]
-                row["seconds_per_step"] = extra.get("seconds_per_step")
-                row["iou"] = _mean_metrics(_pipeline("i_attention_fast.pt", file, checkpoints), dataset, indices,
-                                           config, n_points, seed, None, progress, variant)["iou"]
+        for variant, stem in _S3.items():
+            row = {"variant": variant, "paper_iou": PAPER["S3"][variant][0], "paper_seconds": PAPER["S3"][variant][1]}
+            if source.available(stem):
+                path = source.path(stem)
+                row["checkpoints"] = path.name if path.parent == source.shipped else str(path)
+                row["seconds_per_step"] = load_checkpoint(path)["extra"].get("seconds_per_step")
+                model = _pipeline(source.path("i_attention"), path)
+                row.update(_mean_metrics(_occupancy_meshes(model, config), dataset, indices, n_points, seed, None,
+                                         progress, variant))
             rows.append(row)
-        return TableResult(name, rows, len(indices))
+        return TableResult(name, rows, len(indices), source.profile)
     keypoints = None
     if name == "S2":
-        refiner = load_refiner(checkpoints / "k_fast.pt")
+        refiner = load_refiner(source.path("k"))
         keypoints = {}
         with torch.no_grad():
             for i in indices:
@@ -148,24 +246,36 @@ def evaluate_table(name: str, dataset, indices, config: ReconstructionConfig = R
                 noisy = noisy_keypoints_of(item, i, seed=seed)
                 batch = {k: item[k][None] for k in ("image", "K", "R", "t")}
                 keypoints[i] = refiner.predict(batch, keypoints=noisy[None]).keypoints[0]
-    for variant, (initial_name, refine_name) in _ROWS.items():
-        label = variant if name == "S1" else f"K + {variant}"
+    prefix = "" if name == "S1" else "K + "
+    for variant, (initial_stem, refine_stem) in _ROWS.items():
+        label = prefix + variant
         paper_iou, paper_cd = PAPER[name][label]
-        metrics = _mean_metrics(_pipeline(initial_name, refine_name, checkpoints), dataset, indices, config,
-                                n_points, seed, keypoints, progress, label)
+        paths = [source.path(initial_stem)] + ([source.path(refine_stem)] if refine_stem else [])
+        model = _pipeline(*paths) if refine_stem else _pipeline(paths[0], None)
+        metrics = _mean_metrics(_occupancy_meshes(model, config), dataset, indices, n_points, seed, keypoints,
+                                progress, label)
         rows.append({"variant": label, **metrics, "paper_iou": paper_iou, "paper_chamfer_mm": paper_cd,
-                     "checkpoints": " + ".join(f for f in (initial_name, refine_name) if f)})
-    return TableResult(name, rows, len(indices))
+                     "checkpoints": " + ".join(p.name if p.parent == source.shipped else str(p) for p in paths)})
+    if baseline:
+        from .baselines import TemplateIKBaseline
+
+        label = prefix + BASELINE
+        metrics = _mean_metrics(TemplateIKBaseline().meshes, dataset, indices, n_points, seed, keypoints, progress,
+                                label)
+        rows.append({"variant": label, **metrics, "paper_iou": None, "paper_chamfer_mm": None, "checkpoints": ""})
+    return TableResult(name, rows, len(indices), source.profile)
 
 
-def _mean_metrics(model, dataset, indices, config, n_points, seed, keypoints, progress, label) -> dict:
+def _mean_metrics(meshes_of, dataset, indices, n_points, seed, keypoints, progress, label) -> dict:
+    """Mean IoU / Chamfer-L1 / penetration of `meshes_of(item) -> [right, left]` over the samples;
+    with `keypoints` ({index: (42, 3)}) those replace the ground truth as the model's input and
+    as the alignment joints."""
     results = []
     for i in tqdm(indices, desc=label, disable=not progress, leave=False):
         sample, item = dataset.sample(i), dataset[i]
         if keypoints is not None:
             item = dict(item, keypoints=keypoints[i])
-        meshes = [r.mesh for r in reconstruct_pair(model, item, config)]
         predicted_joints = item["keypoints"].cpu().numpy()
-        results.append(two_hand_metrics(meshes, [sample.mesh(0), sample.mesh(1)], predicted_joints, sample.keypoints,
-                                        n_points=n_points, rng=np.random.default_rng([seed, i])))
+        results.append(two_hand_metrics(meshes_of(item), [sample.mesh(0), sample.mesh(1)], predicted_joints,
+                                        sample.keypoints, n_points=n_points, rng=np.random.default_rng([seed, i])))
     return {key: float(np.nanmean([r[key] for r in results])) for key in ("iou", "chamfer_mm", "penetration_cm3")}

@@ -6,7 +6,7 @@ import pytest
 from im2hands_lite.cli import main
 from im2hands_lite.data import TwoHandDataset, kit_samples_dir
 from im2hands_lite.evaluate import ReconstructionConfig
-from im2hands_lite.tables import PAPER, evaluate_table
+from im2hands_lite.tables import BASELINE, PAPER, evaluate_table
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 COARSE = ReconstructionConfig(resolution=16, coarse_resolution=8)
@@ -16,17 +16,20 @@ COARSE = ReconstructionConfig(resolution=16, coarse_resolution=8)
 def test_tables_s1_s2_have_every_variant_beside_the_paper(name, tmp_path):
     data = TwoHandDataset(kit_samples_dir(), "test")
     result = evaluate_table(name, data, [0], COARSE, n_points=2000, progress=False)
-    assert [r["variant"] for r in result.rows] == list(PAPER[name])
+    *variants, baseline = result.rows
+    assert [r["variant"] for r in variants] == list(PAPER[name])
+    assert baseline["variant"].endswith(BASELINE) and baseline["paper_iou"] is None
     for row in result.rows:
         assert 0.0 <= row["iou"] <= 1.0 and row["penetration_cm3"] >= 0.0, row
+    for row in variants:
         assert (row["paper_iou"], row["paper_chamfer_mm"]) == PAPER[name][row["variant"]]
     without_initial = next(r for r in result.rows if r["variant"].endswith("InitOccCond"))
-    full = result.rows[-1]
+    full = variants[-1]
     assert without_initial["iou"] < full["iou"]  # the one ablation the fast profile reproduces clearly
     paths = result.write(tmp_path)
     assert [p.name for p in paths] == [f"table_{name}.md", f"table_{name}.csv", f"table_{name}.png"]
     with open(paths[1]) as handle:
-        assert len(list(csv.DictReader(handle))) == 7
+        assert len(list(csv.DictReader(handle))) == 8
     assert "paper IoU" in paths[0].read_text()
 
 
@@ -40,3 +43,36 @@ def test_table_s3_and_the_cli(tmp_path, capsys):
     assert "either --model or --table" in capsys.readouterr().err
     with pytest.raises(ValueError, match="unknown table"):
         evaluate_table("S9", data, [0])
+
+
+def test_missing_variants_are_named_or_trained(tmp_path):
+    from im2hands_lite.checkpoints import load_refiner
+    from im2hands_lite.tables import CheckpointSource
+
+    source = CheckpointSource(profile="colab", runs=tmp_path)
+    assert not source.available("k")
+    with pytest.raises(FileNotFoundError, match="variant 'k' of the colab profile"):
+        source.path("k")
+    with pytest.raises(ValueError, match="unknown variant"):
+        source.path("r_2048")
+    # the fast profile uses the shipped file unless settings are overridden
+    assert CheckpointSource().path("k").name == "k_fast.pt"
+    trained = CheckpointSource(profile="fast", runs=tmp_path, train_missing=True, progress=False, threads=1,
+                               overrides=("steps=3", "batch_size=2", "train_samples=4", "checkpoint_every=2"),
+                               data_dir=str(kit_samples_dir()))
+    path = trained.path("k")
+    assert path == tmp_path / "fast" / "k" / "final.pt" and load_refiner(path) is not None
+    assert trained.path("k") == path  # found, not retrained
+    assert path.stat().st_mtime_ns == trained.path("k").stat().st_mtime_ns
+
+
+def test_cli_table_with_profile_writes_its_outputs(tmp_path, capsys):
+    out = tmp_path / "S3"
+    assert main(["evaluate", "--table", "S3", "--samples", "1", "--resolution", "16", "--quiet",
+                 "--threads", "1", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "Table S3 on 1 kit test samples (fast profile)" in text and "R, 512 points" in text
+    assert sorted(p.name for p in out.iterdir()) == ["table_S3.csv", "table_S3.md", "table_S3.png"]
+    assert main(["evaluate", "--table", "S1", "--profile", "colab", "--runs", str(tmp_path / "none"),
+                 "--data-dir", str(kit_samples_dir()), "--quiet"]) == 2
+    assert "train it with --train-missing" in capsys.readouterr().err
