@@ -230,7 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     rec = sub.add_parser("reconstruct", help="two hand meshes from one image (estimator -> K -> I -> R)",
                          description="Reconstruct both hands from an image with the shipped checkpoints: the "
-                                     "keypoint estimator, K, I and R. Writes right.ply, left.ply, overlay.png and "
+                                     "keypoint estimator, K, I and R. Writes right/left .ply and .obj, overlay.png and "
                                      "keypoints.json into --out. For an image file the camera is assumed (a "
                                      "centred pinhole with --fov); a kit sample brings its own.")
     rec.add_argument("image", nargs="?", help="a PNG or JPEG image of two hands")

@@ -106,7 +106,7 @@ class ImagePipeline:
 
 
 def save_reconstruction(result: Reconstruction, out: str | Path) -> list[Path]:
-    """right.ply, left.ply, overlay.png and keypoints.json into `out` (each written atomically)."""
+    """right.ply/.obj, left.ply/.obj, overlay.png and keypoints.json into `out` (each written atomically)."""
     import json
 
     from PIL import Image
@@ -116,6 +116,8 @@ def save_reconstruction(result: Reconstruction, out: str | Path) -> list[Path]:
     written = []
     for side, mesh in zip(("right", "left"), result.meshes):
         written.append(atomic_write(out / f"{side}.ply", lambda handle, m=mesh: handle.write(m.export(file_type="ply"))))
+        written.append(atomic_write(out / f"{side}.obj",
+                                    lambda handle, m=mesh: handle.write(m.export(file_type="obj").encode())))
 
     def write_png(handle):
         Image.fromarray(result.overlay).save(handle, format="PNG")

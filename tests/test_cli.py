@@ -13,8 +13,12 @@ from im2hands_lite.pipeline import ImageError, default_camera, load_image
 def test_reconstruct_a_kit_sample_and_an_image_file(tmp_path, capsys):
     assert main(["reconstruct", "--sample", "test:0", "--no-refine", "--resolution", "32",
                  "--out", str(tmp_path / "sample")]) == 0
-    for name in ("right.ply", "left.ply", "overlay.png", "keypoints.json"):
+    for name in ("right.ply", "left.ply", "right.obj", "left.obj", "overlay.png", "keypoints.json"):
         assert (tmp_path / "sample" / name).is_file(), name
+    import trimesh
+
+    ply, obj = (trimesh.load(tmp_path / "sample" / f"right.{ext}", process=False) for ext in ("ply", "obj"))
+    assert len(obj.faces) == len(ply.faces) > 0 and np.allclose(obj.bounds, ply.bounds, atol=1e-5)
     keypoints = json.loads((tmp_path / "sample" / "keypoints.json").read_text())
     assert np.asarray(keypoints["refined"]).shape == (42, 3)
     # an image file (a 200x160 crop of a kit image, upscaled): centre-cropped, resized, assumed camera
