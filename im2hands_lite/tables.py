@@ -145,7 +145,7 @@ class TableResult:
                     f"{_fmt(r['paper_chamfer_mm'])} |"
                     for r in self.rows]
         title = f"Table {self.name} on {self.samples} kit test samples ({self.profile} profile)"
-        return "\n".join([title, "", head, *body]) + "\n"
+        return "\n".join([title, "", head, *body, "", orderings_markdown(self)])
 
     def write(self, out: str | Path) -> list[Path]:
         """<out>/table_<name>.md, .csv and .png (kit vs paper IoU)."""
@@ -279,3 +279,44 @@ def _mean_metrics(meshes_of, dataset, indices, n_points, seed, keypoints, progre
         results.append(two_hand_metrics(meshes_of(item), [sample.mesh(0), sample.mesh(1)], predicted_joints,
                                         sample.keypoints, n_points=n_points, rng=np.random.default_rng([seed, i])))
     return {key: float(np.nanmean([r[key] for r in results])) for key in ("iou", "chamfer_mm", "penetration_cm3")}
+
+
+# (ablated or smaller variant, reference variant) pairs whose IoU ordering the paper reports
+_COMPARISONS = {
+    "S1": [("I - ImageCond", "I"), ("I - QueryImageAtt", "I"), ("I", "I + R"), ("I + R - InitOccCond", "I + R"),
+           ("I + R - FeatureCloud", "I + R"), ("I + R - ContextLatent", "I + R")],
+    "S3": [("R, 256 points", "R, 512 points"), ("R, 1024 points", "R, 512 points")],
+}
+_COMPARISONS["S2"] = [(f"K + {a}", f"K + {b}") for a, b in _COMPARISONS["S1"]]
+
+
+def orderings(result: TableResult, tie_points: float = 0.5) -> list[dict]:
+    """Does the kit reproduce each of the paper's IoU orderings? One dict per (variant,
+    reference) pair: the paper's and the kit's IoU difference (reference - variant, points) and
+    a verdict: "reproduced" (same sign, kit |diff| >= tie_points), "reversed", or "tie" (the kit
+    cannot tell them apart at this sample size), "missing" (a variant was not evaluated)."""
+    rows = {r["variant"]: r for r in result.rows}
+    verdicts = []
+    for variant, reference in _COMPARISONS[result.name]:
+        a, b = rows.get(variant, {}), rows.get(reference, {})
+        paper = b.get("paper_iou", np.nan) - a.get("paper_iou", np.nan)
+        kit = 100 * (b.get("iou", np.nan) - a.get("iou", np.nan)) if a.get("iou") is not None and b.get(
+            "iou") is not None else np.nan
+        if not np.isfinite(kit):
+            verdict = "missing"
+        elif abs(kit) < tie_points:
+            verdict = "tie"
+        else:
+            verdict = "reproduced" if np.sign(kit) == np.sign(paper) else "reversed"
+        verdicts.append({"variant": variant, "reference": reference, "paper_gain": float(paper),
+                         "kit_gain": float(kit), "verdict": verdict})
+    return verdicts
+
+
+def orderings_markdown(result: TableResult, tie_points: float = 0.5) -> str:
+    lines = [f"| Table {result.name}: reference vs variant | paper IoU gain | kit IoU gain | verdict |",
+             "| --- | ---: | ---: | --- |"]
+    for v in orderings(result, tie_points):
+        lines.append(f"| {v['reference']} vs {v['variant']} | {v['paper_gain']:+.1f} | "
+                     f"{_fmt(v['kit_gain'], digits=1) if np.isfinite(v['kit_gain']) else '-'} | {v['verdict']} |")
+    return "\n".join(lines) + "\n"

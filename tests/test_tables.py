@@ -76,3 +76,23 @@ def test_cli_table_with_profile_writes_its_outputs(tmp_path, capsys):
     assert main(["evaluate", "--table", "S1", "--profile", "colab", "--runs", str(tmp_path / "none"),
                  "--data-dir", str(kit_samples_dir()), "--quiet"]) == 2
     assert "train it with --train-missing" in capsys.readouterr().err
+
+
+def test_orderings_compare_the_kit_with_the_paper():
+    from im2hands_lite.tables import TableResult, orderings, orderings_markdown
+
+    rows = [{"variant": v, "paper_iou": p, "paper_chamfer_mm": c} for v, (p, c) in PAPER["S1"].items()]
+    kit = {"I - ImageCond": 0.93, "I - QueryImageAtt": 0.888, "I": 0.872, "I + R - InitOccCond": 0.60,
+           "I + R - FeatureCloud": 0.872, "I + R - ContextLatent": 0.8722, "I + R": 0.8745}
+    for row in rows:
+        row["iou"] = kit[row["variant"]]
+    verdicts = {v["variant"]: v for v in orderings(TableResult("S1", rows, 4))}
+    assert verdicts["I - ImageCond"]["verdict"] == "reversed"  # paper +2.5, kit -5.8
+    assert verdicts["I - ImageCond"]["paper_gain"] == pytest.approx(2.5)
+    assert verdicts["I - ImageCond"]["kit_gain"] == pytest.approx(-5.8)
+    assert verdicts["I"]["verdict"] == "tie"  # I vs I + R: +0.25 points, below the 0.5 tie band
+    assert verdicts["I + R - InitOccCond"]["verdict"] == "reproduced"
+    assert verdicts["I + R - FeatureCloud"]["verdict"] == "tie"
+    rows[-1].pop("iou")
+    assert orderings(TableResult("S1", rows, 4))[-1]["verdict"] == "missing"
+    assert "| I + R vs I + R - InitOccCond | +10.8 |" in orderings_markdown(TableResult("S1", rows, 4))
