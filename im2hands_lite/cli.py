@@ -78,7 +78,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         directory = _data_dir(args) if args.data_dir else profile_test_dir(args.profile)
         split = TwoHandDataset(directory, args.split)
         recon = ReconstructionConfig(resolution=args.resolution, coarse_resolution=max(args.resolution // 4, 4))
-        result = evaluate_table(args.table, split, range(min(args.samples, len(split))), recon, source,
+        samples = args.samples if args.samples is not None else 16
+        result = evaluate_table(args.table, split, range(min(samples, len(split))), recon, source,
                                 progress=not args.quiet, baseline=not args.no_baseline)
         print(result.markdown())
         for path in result.write(args.out or f"results/{args.table}_{args.profile}"):
@@ -89,7 +90,7 @@ def _evaluate(args: argparse.Namespace) -> int:
                "estimator": SHIPPED / "estimator_fast.pt"}[args.model]
     checkpoint = Path(args.checkpoint) if args.checkpoint else default
     split = TwoHandDataset(directory, args.split)
-    indices = range(min(args.samples, len(split)))
+    indices = range(min(args.samples if args.samples is not None else 4, len(split)))
     recon = ReconstructionConfig(resolution=args.resolution, coarse_resolution=max(args.resolution // 4, 4))
     if args.model in ("i", "ir"):
         model = load_initial(checkpoint) if args.model == "i" else None
@@ -222,7 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--initial", help="ir: the I checkpoint under R (default: the shipped attention I)")
     ev.add_argument("--data-dir", help="generated data folder (default: data_samples/<key>)")
     ev.add_argument("--split", default="test", choices=list(SPLIT_OFFSETS))
-    ev.add_argument("--samples", type=int, default=4, help="first N samples of the split (default 4)")
+    ev.add_argument("--samples", type=int, help="first N samples of the split (default: 16 for --table, the whole "
+                                                "committed kit test split; 4 for --model)")
     ev.add_argument("--resolution", type=int, default=64, help="Marching Cubes grid (default 64)")
     ev.add_argument("--out", help="--model: also write the metrics as JSON here; --table: the output folder")
     ev.add_argument("--quiet", action="store_true", help="no progress bar")

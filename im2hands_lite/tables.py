@@ -317,6 +317,6 @@ def orderings_markdown(result: TableResult, tie_points: float = 0.5) -> str:
     lines = [f"| Table {result.name}: reference vs variant | paper IoU gain | kit IoU gain | verdict |",
              "| --- | ---: | ---: | --- |"]
     for v in orderings(result, tie_points):
-        lines.append(f"| {v['reference']} vs {v['variant']} | {v['paper_gain']:+.1f} | "
-                     f"{_fmt(v['kit_gain'], digits=1) if np.isfinite(v['kit_gain']) else '-'} | {v['verdict']} |")
+        lines.append(f"| {v['reference']} vs {v['variant']} | {v['paper_gain']:+.1f} | " + (
+                     f"{v['kit_gain']:+.1f}" if np.isfinite(v["kit_gain"]) else "-") + f" | {v['verdict']} |")
     return "\n".join(lines) + "\n"
