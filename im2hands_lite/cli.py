@@ -26,9 +26,42 @@ def _generate_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _prepare_interhand(args: argparse.Namespace) -> int:
+    from .data.interhand import InterHandConfig, configured_data_root, prepare_interhand
+
+    root = configured_data_root(args.root)
+    if not root:
+        raise ValueError("give --root (the InterHand2.6M folder) or set IM2HANDS_DATA_ROOT")
+    config = InterHandConfig(root=root, split=args.split, mano_dir=args.mano_dir or "", crop_scale=args.crop_scale,
+                             every=args.every)
+    generator = GeneratorConfig(image_size=args.image_size, n_queries=args.queries)
+    start = time.perf_counter()
+    out = prepare_interhand(config, args.out, args.n, generator, progress=not args.quiet)
+    print(f"InterHand2.6M {args.split}: {out}/{args.split} ({time.perf_counter() - start:.1f} s); "
+          f"use it with --data-dir {out}")
+    return 0
+
+
+def _real_data_dir(args, split: str, n_samples: int | None, profile: str = "fast"):
+    """--data-root / $IM2HANDS_DATA_ROOT: the prepared InterHand2.6M folder, else None."""
+    from .data.interhand import configured_data_root, resolve_data_dir
+    from .profiles import get_profile
+
+    if not configured_data_root(getattr(args, "data_root", None)) or getattr(args, "data_dir", None):
+        return None
+    spec = get_profile(profile)
+    generator = GeneratorConfig(image_size=spec.image_size, n_queries=spec.data_queries)
+    return resolve_data_dir(split, args.data_root, n_samples, generator, progress=not args.quiet)
+
+
 def _train(args: argparse.Namespace) -> int:
+    from .profiles import get_profile, with_overrides
     from .trainer import RunSpec, run_training
 
+    settings = with_overrides(get_profile(args.profile).settings(args.model), list(args.set))
+    real = _real_data_dir(args, "train", settings.train_samples, args.profile)
+    if real is not None:
+        args.data_dir = str(real)
     spec = RunSpec(model=args.model, profile=args.profile, out=args.out or f"runs/{args.model}_{args.profile}",
                    variant=args.variant, ablate=tuple(args.ablate), n_points=args.points,
                    initial_checkpoint=args.initial or "", overrides=tuple(args.set), device=args.device,
@@ -75,17 +108,18 @@ def _evaluate(args: argparse.Namespace) -> int:
 
         source = CheckpointSource(profile=args.profile, runs=Path(args.runs), train_missing=args.train_missing,
                                   overrides=tuple(args.set), progress=not args.quiet, threads=args.threads)
-        directory = _data_dir(args) if args.data_dir else profile_test_dir(args.profile)
+        samples = args.samples if args.samples is not None else 16
+        directory = _real_data_dir(args, args.split, samples, args.profile) or (
+            _data_dir(args) if args.data_dir else profile_test_dir(args.profile))
         split = TwoHandDataset(directory, args.split)
         recon = ReconstructionConfig(resolution=args.resolution, coarse_resolution=max(args.resolution // 4, 4))
-        samples = args.samples if args.samples is not None else 16
         result = evaluate_table(args.table, split, range(min(samples, len(split))), recon, source,
                                 progress=not args.quiet, baseline=not args.no_baseline)
         print(result.markdown())
         for path in result.write(args.out or f"results/{args.table}_{args.profile}"):
             print(f"wrote {path}")
         return 0
-    directory = _data_dir(args)
+    directory = _real_data_dir(args, args.split, args.samples if args.samples is not None else 4) or _data_dir(args)
     default = {"i": SHIPPED / f"i_{args.variant}_fast.pt", "ir": SHIPPED / "r_fast.pt", "k": SHIPPED / "k_fast.pt",
                "estimator": SHIPPED / "estimator_fast.pt"}[args.model]
     checkpoint = Path(args.checkpoint) if args.checkpoint else default
@@ -168,6 +202,24 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--quiet", action="store_true", help="no progress bar")
     gen.set_defaults(func=_generate_data)
 
+    prep = sub.add_parser(
+        "prepare-interhand", help="convert InterHand2.6M frames into the kit's sample shards",
+        description="Read InterHand2.6M's annotation files (data, camera, joint_3d, MANO_NeuralAnnot) and MANO "
+                    "pickles, keep interacting frames with all joints valid and both MANO fits, crop around both "
+                    "hands and write the kit's shards (meshes, masks, occupancy labels). Resumable. The data is "
+                    "licensed and never downloaded: see docs/REAL_DATA.md.")
+    prep.add_argument("--root", help="InterHand2.6M root (default $IM2HANDS_DATA_ROOT)")
+    prep.add_argument("--mano-dir", help="folder of MANO_RIGHT.pkl / MANO_LEFT.pkl (default <root>/mano)")
+    prep.add_argument("--split", choices=["train", "val", "test"], default="test")
+    prep.add_argument("--n", type=int, help="first N usable frames (default: all)")
+    prep.add_argument("--every", type=int, default=1, help="keep every n-th usable frame (neighbours are alike)")
+    prep.add_argument("--crop-scale", type=float, default=1.4, help="crop side / larger side of the keypoint box")
+    prep.add_argument("--image-size", type=int, default=128, help="square crop size in pixels (fast profile: 128)")
+    prep.add_argument("--queries", type=int, default=4096, help="labelled query points per hand")
+    prep.add_argument("--out", default=str(default_cache_root()), help="cache root (default $IM2HANDS_CACHE)")
+    prep.add_argument("--quiet", action="store_true", help="no progress bar")
+    prep.set_defaults(func=_prepare_interhand)
+
     from .models.initial import IMAGE_CONDITIONS
     from .profiles import MODELS, PROFILES, TrainSettings
 
@@ -193,6 +245,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", action="store_true", help="continue from the newest good checkpoint in --out")
     train.add_argument("--keep-last", type=int, default=2, help="resumable checkpoints to keep")
     train.add_argument("--data-dir", help="train on this generated data folder instead of the profile's cache")
+    train.add_argument("--data-root", help="train on InterHand2.6M at this root (default $IM2HANDS_DATA_ROOT; "
+                                           "converted once into the cache)")
     train.add_argument("--device", default="auto", help="auto (CUDA, MPS, CPU) or a torch device")
     train.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -222,6 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--variant", choices=IMAGE_CONDITIONS, default="attention", help="I: which shipped variant")
     ev.add_argument("--initial", help="ir: the I checkpoint under R (default: the shipped attention I)")
     ev.add_argument("--data-dir", help="generated data folder (default: data_samples/<key>)")
+    ev.add_argument("--data-root", help="evaluate on InterHand2.6M at this root (default $IM2HANDS_DATA_ROOT)")
     ev.add_argument("--split", default="test", choices=list(SPLIT_OFFSETS))
     ev.add_argument("--samples", type=int, help="first N samples of the split (default: 16 for --table, the whole "
                                                 "committed kit test split; 4 for --model)")

@@ -18,7 +18,7 @@ import torch
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
-from .interactions import INTERACTIONS
+from .interactions import SAMPLE_LABELS
 from .scene import GeneratorConfig, TwoHandSample, generate_sample
 from .shards import ShardError, count_samples, read_shard, sample_from_shard, shard_length, write_shard
 
@@ -98,7 +98,7 @@ class TwoHandDataset(Dataset):
 
     Items are dicts of tensors: image (3, H, W) float in [0, 1], mask (H, W) long
     (-1 background, 0 right, 1 left), K/R/t camera, keypoints (42, 3), vertices (2, V, 3),
-    queries (2, N, 3), occupancy (2, N) float, interaction (index into INTERACTIONS), seed.
+    queries (2, N, 3), occupancy (2, N) float, interaction (index into SAMPLE_LABELS), seed.
     With `n_queries`, each item draws that many queries per hand, deterministically from
     (seed, index, epoch); call `set_epoch` to draw new ones.
     """
@@ -167,7 +167,7 @@ def sample_to_item(sample: TwoHandSample) -> dict[str, torch.Tensor]:
         "vertices": torch.from_numpy(np.asarray(sample.vertices, dtype=np.float32)),
         "queries": torch.from_numpy(np.ascontiguousarray(sample.queries, dtype=np.float32)),
         "occupancy": torch.from_numpy(np.ascontiguousarray(sample.occupancy)).float(),
-        "interaction": torch.tensor(INTERACTIONS.index(sample.interaction)),
+        "interaction": torch.tensor(SAMPLE_LABELS.index(sample.interaction)),
         "seed": torch.tensor(int(sample.seed)),
     }
 

@@ -54,6 +54,16 @@ def check_interaction(name: str) -> str:
     return name
 
 
+REAL_DATA_LABEL = "interhand"  # the "interaction" of a real (InterHand2.6M) frame
+SAMPLE_LABELS: tuple[str, ...] = INTERACTIONS + (REAL_DATA_LABEL,)  # what a stored sample may carry
+
+
+def check_sample_label(name: str) -> str:
+    if name not in SAMPLE_LABELS:
+        raise ValueError(f"unknown sample interaction {name!r}; expected one of {list(SAMPLE_LABELS)}")
+    return name
+
+
 # ---------------------------------------------------------------------------------- poses
 def natural_finger_angles(rng: np.random.Generator, curl: tuple[float, float] = (0.0, 0.6),
                           spread: float = 0.2) -> np.ndarray:

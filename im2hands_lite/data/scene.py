@@ -19,7 +19,7 @@ from ..geometry.camera import PinholeCamera
 from ..geometry.inside import winding_number
 from ..geometry.render import random_background, render_meshes, uint8_image
 from ..hand.model import HandModel
-from .interactions import INTERACTIONS, check_interaction, sample_interaction
+from .interactions import INTERACTIONS, check_interaction, check_sample_label, sample_interaction
 
 # skin tones (linear-ish RGB in 0..1), light to dark; both hands of a sample share one
 SKIN_TONES = np.array([
@@ -91,7 +91,12 @@ class TwoHandSample:
                 raise ValueError(f"sample field {name!r} must have shape {shape}, got {value.shape}")
             if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
                 raise ValueError(f"sample field {name!r} contains NaN or infinite values")
-        check_interaction(self.interaction)
+        check_sample_label(self.interaction)
+        if self.faces is not None:
+            for hand, faces in enumerate(self.faces):
+                faces = np.asarray(faces)
+                if faces.ndim != 2 or faces.shape[1] != 3 or faces.min() < 0 or faces.max() >= self.vertices.shape[1]:
+                    raise ValueError(f"sample faces of hand {hand} must be (F, 3) indices into its vertices")
         return self
 
     def mesh(self, hand: int) -> trimesh.Trimesh:

@@ -16,6 +16,23 @@ SHARD_FORMAT = 1
 ARRAY_FIELDS = ("image", "mask", "keypoints", "vertices", "queries", "occupancy", "finger_angles",
                 "global_orient", "transl", "finger_lengths")
 SCALAR_FIELDS = ("scale", "seed", "penetration")
+FACE_FIELDS = ("faces_0", "faces_1")  # optional: per-shard faces of (right, left) meshes
+
+
+def _shared_faces(samples: list[TwoHandSample]):
+    """The samples' (right, left) faces when they are not the kit hand's, else None."""
+    from .scene import default_faces
+
+    first = samples[0].faces
+    if first is None:
+        return None
+    for sample in samples[1:]:
+        if sample.faces is None or any(not np.array_equal(a, b) for a, b in zip(sample.faces, first)):
+            raise ValueError("all samples of a shard must share their mesh faces")
+    kit = default_faces()
+    if all(a.shape == b.shape and np.array_equal(a, b) for a, b in zip(first, kit)):
+        return None
+    return tuple(np.asarray(f, dtype=np.int32) for f in first)
 
 
 class ShardError(RuntimeError):
@@ -30,6 +47,9 @@ def write_shard(path: str | Path, samples: list[TwoHandSample]) -> None:
         sample.validate()
     arrays = {name: np.stack([getattr(s, name) for s in samples]) for name in ARRAY_FIELDS}
     arrays.update({name: np.array([getattr(s, name) for s in samples]) for name in SCALAR_FIELDS})
+    faces = _shared_faces(samples)
+    if faces is not None:  # meshes other than the kit's hand (InterHand2.6M's MANO): stored once per shard
+        arrays["faces_0"], arrays["faces_1"] = faces
     arrays["K"] = np.stack([s.camera.K for s in samples])
     arrays["R"] = np.stack([s.camera.R for s in samples])
     arrays["t"] = np.stack([s.camera.t for s in samples])
@@ -56,7 +76,7 @@ def read_shard(path: str | Path) -> dict:
     if meta.get("format") != SHARD_FORMAT:
         raise ShardError(f"cache shard {path} has format {meta.get('format')}, expected {SHARD_FORMAT}")
     n = len(arrays["seed"])
-    if any(len(v) != n for v in arrays.values()) or len(meta["interactions"]) != n:
+    if any(len(v) != n for k, v in arrays.items() if k not in FACE_FIELDS) or len(meta["interactions"]) != n:
         raise ShardError(f"cache shard {path} has arrays of different lengths")
     arrays["interactions"] = meta["interactions"]
     return arrays
@@ -86,6 +106,7 @@ def sample_from_shard(shard: dict, index: int) -> TwoHandSample:
     camera = PinholeCamera(K=shard["K"][index], R=shard["R"][index], t=shard["t"][index],
                            width=width, height=height)
     fields = {name: shard[name][index] for name in ARRAY_FIELDS}
+    faces = (shard["faces_0"].astype(np.int64), shard["faces_1"].astype(np.int64)) if "faces_0" in shard else None
     return TwoHandSample(camera=camera, interaction=shard["interactions"][index],
                          scale=float(shard["scale"][index]), seed=int(shard["seed"][index]),
-                         penetration=float(shard["penetration"][index]), **fields)
+                         penetration=float(shard["penetration"][index]), faces=faces, **fields)

@@ -218,6 +218,22 @@ class PinholeCamera:
         K[1, 2] = (K[1, 2] + 0.5) * scale_y - 0.5
         return PinholeCamera(K=K, R=self.R.copy(), t=self.t.copy(), width=width, height=height)
 
+    def cropped(self, x0: int, y0: int, side: int, size: int) -> "PinholeCamera":
+        """Same camera for the square window of ``side`` pixels whose top-left pixel is
+        (x0, y0) (it may reach outside the image), resampled to ``size × size``:
+        ``u' = (u - x0 + 0.5) * size / side - 0.5`` (edges onto edges, as in :meth:`resized`)."""
+        _check_image_size(size, size)
+        if side < 1:
+            raise ValueError(f"crop side must be >= 1 pixel, got {side}")
+        scale = size / side
+        K = self.K.copy()
+        K[0, :] *= scale
+        K[1, :] *= scale
+        K[0, 2] = (self.K[0, 2] - x0 + 0.5) * scale - 0.5
+        K[1, 2] = (self.K[1, 2] - y0 + 0.5) * scale - 0.5
+        K[2] = (0.0, 0.0, 1.0)
+        return PinholeCamera(K=K, R=self.R.copy(), t=self.t.copy(), width=size, height=size)
+
     # ------------------------------------------------------------------ geometry
     def camera_center(self) -> np.ndarray:
         """Camera centre in world coordinates, (3,): ``-Rᵀ t``."""
