@@ -1,6 +1,7 @@
 """A miniature InterHand2.6M tree with the real file layout and synthetic content, for tests and
 for trying the real-data path without the licensed data. Nothing here comes from InterHand2.6M
-or MANO: the MANO pickles are `hand.mano.write_fixture_mano`'s random models, the images noise.
+or MANO: the "MANO" pickles hold a hand-sized closed blob in MANO's exact layout (`blob_mano_arrays`),
+the images are noise.
 
     write_fixture_interhand(root)  ->  root/annotations/<split>/InterHand2.6M_<split>_*.json,
                                        root/images/<split>/Capture<c>/<seq>/cam<id>/image<frame>.jpg,
@@ -13,12 +14,13 @@ interacting frame with one invalid joint, one without a left MANO fit.
 from __future__ import annotations
 
 import json
+import pickle
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..hand.mano import ManoLayer, fix_left_shapedirs, load_mano_model, write_fixture_mano
+from ..hand.mano import N_FACES, N_VERTICES, ManoLayer, fix_left_shapedirs, fixture_mano_arrays, load_mano_model
 
 FIXTURE_IMAGE_SIZE = (96, 64)  # width, height of the fixture's images
 FIXTURE_FOCAL = (120.0, 118.0)
@@ -40,14 +42,47 @@ def fixture_cameras(capture: int) -> dict:
             "princpt": {k: list(FIXTURE_PRINCIPAL) for k in rotations}}
 
 
+def blob_mano_arrays(seed: int = 0, side: str = "right", ring: int = 16, rings: int = 47) -> dict:
+    """MANO-layout arrays whose template is a closed-topped ellipsoidal tube (10 x 8 x 4 cm) open at
+    the "wrist" like MANO, skinned rigidly to the wrist joint, so meshes are hand-sized and
+    well-formed (fast, meaningful inside tests) while every field has MANO's exact shape.
+    Faces beyond the tube's are degenerate (zero area); vertices beyond its rings are unused."""
+    arrays = fixture_mano_arrays(seed, side)
+    theta = np.radians(np.linspace(-75.0, 80.0, rings))  # bottom ring open, top ring closed by a polygon
+    phi = np.linspace(0.0, 2 * np.pi, ring, endpoint=False)
+    radius, height = np.cos(theta)[:, None], np.sin(theta)[:, None]
+    tube = np.stack([0.04 * radius * np.cos(phi), 0.05 * np.broadcast_to(height, (rings, ring)),
+                     0.02 * radius * np.sin(phi)], axis=-1).reshape(-1, 3)
+    vertices = np.vstack([tube, np.repeat(tube[:1], N_VERTICES - len(tube), axis=0)])
+    faces = []
+    for k in range(rings - 1):
+        for i in range(ring):
+            a, b = k * ring + i, k * ring + (i + 1) % ring
+            faces += [(a, b + ring, b), (a, a + ring, b + ring)]  # outward for this parametrisation
+    top = (rings - 1) * ring
+    faces += [(top, top + i + 1, top + i) for i in range(1, ring - 1)]
+    faces += [(0, 0, 0)] * (N_FACES - len(faces))
+    faces = np.asarray(faces, dtype=np.int64)
+    regressor = arrays["J_regressor"].tocsr()  # keep the sparse type, point it at tube vertices
+    regressor.indices = regressor.indices % len(tube)
+    if side == "left":
+        vertices[:, 0] *= -1
+        faces = faces[:, [0, 2, 1]]
+    weights = np.zeros((N_VERTICES, 16))
+    weights[:, 0] = 1.0
+    return dict(arrays, v_template=vertices, f=faces.astype(np.uint32), J_regressor=regressor.tocsc(),
+                weights=weights, posedirs=np.zeros_like(arrays["posedirs"]))
+
+
 def write_fixture_interhand(root: str | Path, splits=("train", "test"), frames: int = 3, seed: int = 0) -> Path:
     """Write the miniature tree under `root` and return it."""
     from PIL import Image
 
     root = Path(root)
     (root / "mano").mkdir(parents=True, exist_ok=True)
-    write_fixture_mano(root / "mano" / "MANO_RIGHT.pkl", seed=seed, side="right")
-    write_fixture_mano(root / "mano" / "MANO_LEFT.pkl", seed=seed, side="left")
+    for side in ("right", "left"):
+        with open(root / "mano" / f"MANO_{side.upper()}.pkl", "wb") as handle:
+            pickle.dump(blob_mano_arrays(seed, side), handle, protocol=2)
     right = load_mano_model(root / "mano" / "MANO_RIGHT.pkl")
     layers = {"right": ManoLayer(right),
               "left": ManoLayer(fix_left_shapedirs(load_mano_model(root / "mano" / "MANO_LEFT.pkl"), right))}
