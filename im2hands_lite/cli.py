@@ -106,8 +106,15 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.table:
         from .tables import CheckpointSource, evaluate_table, profile_test_dir
 
+        train_dir = ""
+        if args.train_missing:  # with a data root, missing variants train on its frames too
+            from .profiles import get_profile
+
+            most = max(settings.train_samples for settings in get_profile(args.profile).models.values())
+            train_dir = str(_real_data_dir(args, "train", most, args.profile) or "")
         source = CheckpointSource(profile=args.profile, runs=Path(args.runs), train_missing=args.train_missing,
-                                  overrides=tuple(args.set), progress=not args.quiet, threads=args.threads)
+                                  overrides=tuple(args.set), progress=not args.quiet, threads=args.threads,
+                                  data_dir=train_dir)
         samples = args.samples if args.samples is not None else 16
         directory = _real_data_dir(args, args.split, samples, args.profile) or (
             _data_dir(args) if args.data_dir else profile_test_dir(args.profile))
