@@ -147,6 +147,30 @@ class TableResult:
         title = f"Table {self.name} on {self.samples} kit test samples ({self.profile} profile)"
         return "\n".join([title, "", head, *body, "", orderings_markdown(self)])
 
+    @classmethod
+    def from_csv(cls, path: str | Path) -> "TableResult":
+        """Read back a table written by `write` (numbers as floats, empty cells as None); the
+        sample count and profile come from the Markdown file beside it when present."""
+        import re
+
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"table file not found: {path}")
+        name = path.stem.removeprefix("table_")
+        if name not in PAPER:
+            raise ValueError(f"{path.name} is not a table_<S1|S2|S3>.csv file")
+        text_fields = ("variant", "checkpoint", "checkpoints")
+        with open(path) as handle:
+            rows = [{k: (v if k in text_fields else (float(v) if v not in ("", None) else None))
+                     for k, v in row.items()} for row in csv.DictReader(handle)]
+        samples, profile = 0, "fast"
+        markdown = path.with_suffix(".md")
+        if markdown.is_file():
+            found = re.search(r"on (\d+) kit test samples \((\w+) profile\)", markdown.read_text())
+            if found:
+                samples, profile = int(found.group(1)), found.group(2)
+        return cls(name, rows, samples, profile)
+
     def write(self, out: str | Path) -> list[Path]:
         """<out>/table_<name>.md, .csv and .png (kit vs paper IoU)."""
         out = Path(out)
@@ -181,7 +205,8 @@ class TableResult:
         ax.set_xticks(x, names, rotation=30, ha="right", fontsize=8)
         ax.set_ylabel("IoU (%)")
         ax.set_title(f"Table {self.name}")
-        ax.legend(fontsize=8)
+        ax.set_ylim(0, 105)
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
         fig.tight_layout()
         atomic_write(path, lambda handle: fig.savefig(handle, format="png", dpi=90))
         plt.close(fig)

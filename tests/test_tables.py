@@ -96,3 +96,19 @@ def test_orderings_compare_the_kit_with_the_paper():
     rows[-1].pop("iou")
     assert orderings(TableResult("S1", rows, 4))[-1]["verdict"] == "missing"
     assert "| I + R vs I + R - InitOccCond | +10.8 |" in orderings_markdown(TableResult("S1", rows, 4))
+
+
+def test_written_tables_read_back(tmp_path):
+    from im2hands_lite.tables import TableResult
+
+    rows = [{"variant": v, "iou": 0.5 + 0.01 * k, "chamfer_mm": 2.0, "penetration_cm3": 0.1, "paper_iou": p,
+             "paper_chamfer_mm": c, "checkpoints": "x.pt"} for k, (v, (p, c)) in enumerate(PAPER["S1"].items())]
+    rows.append({"variant": BASELINE, "iou": 0.9, "chamfer_mm": 1.0, "penetration_cm3": 0.0, "paper_iou": None,
+                 "paper_chamfer_mm": None, "checkpoints": ""})
+    original = TableResult("S1", rows, 16, "colab")
+    original.write(tmp_path)
+    again = TableResult.from_csv(tmp_path / "table_S1.csv")
+    assert (again.name, again.samples, again.profile) == ("S1", 16, "colab")
+    assert again.markdown() == original.markdown() and again.rows[-1]["paper_iou"] is None
+    with pytest.raises(FileNotFoundError):
+        TableResult.from_csv(tmp_path / "table_S2.csv")
