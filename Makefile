@@ -27,7 +27,7 @@ PYTEST_FLAGS    := -q -p no:cacheprovider --nbval-lax --nbval-current-env
 # git does not keep an empty notebooks/, so only pass it to pytest when it exists.
 PYTEST_PATHS    := tests $(wildcard notebooks)
 
-.PHONY: help venv run results test clean distclean
+.PHONY: help venv run results test student clean distclean
 
 help:
 	@echo "im2hands-lite"
@@ -36,6 +36,8 @@ help:
 	@echo "                  executed notebooks, meshes, tables and figures go to outputs/"
 	@echo "  make test       run the tests in tests/ and execute the notebooks (pytest + nbval)"
 	@echo "  make results    list what is in outputs/"
+	@echo "  make student    write student versions of the notebooks (solutions stubbed out)"
+	@echo "                  to build/student/"
 	@echo "  make clean      remove outputs/ and caches (keeps .venv)"
 	@echo "  make distclean  clean, and remove .venv"
 	@echo ""
@@ -95,6 +97,11 @@ test: venv
 	@rc=0; $(PY) -m pytest $(PYTEST_PATHS) $(PYTEST_FLAGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests; treating that as a failure." >&2; exit 1; fi; \
 	exit $$rc
+
+# Student versions go to build/ (git-ignored, removed by `make clean`), outside the paths
+# `make test` collects, so nbval never runs their deliberately failing exercise checks.
+student: venv
+	@$(PY) scripts/make_student_notebooks.py --out build/student
 
 clean:
 	rm -rf outputs .pytest_cache build dist *.egg-info
