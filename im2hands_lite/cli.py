@@ -228,6 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     prep.set_defaults(func=_prepare_interhand)
 
     from .models.initial import IMAGE_CONDITIONS
+    from .models.refine import ABLATIONS
     from .profiles import MODELS, PROFILES, TrainSettings
 
     train = sub.add_parser(
@@ -243,7 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="halo | i (initial occupancy) | k (keypoint refinement) | estimator | r (two-hand refinement)")
     train.add_argument("--profile", choices=sorted(PROFILES), default="fast")
     train.add_argument("--variant", choices=IMAGE_CONDITIONS, default="attention", help="I: image conditioning")
-    train.add_argument("--ablate", choices=["init_occ_cond", "feature_cloud", "context_latent"], action="append",
+    train.add_argument("--ablate", choices=ABLATIONS, action="append",
                        default=[], help="R: switch a part off (repeatable)")
     train.add_argument("--points", type=int, default=512, help="R: iso-surface points per hand (256/512/1024)")
     train.add_argument("--initial", help="R: the I checkpoint it refines (default: the shipped attention I)")

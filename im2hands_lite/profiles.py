@@ -114,4 +114,8 @@ def with_overrides(settings: TrainSettings, overrides: list[str] | dict | None) 
     if not overrides:
         return settings
     pairs = dict(parse_override(o) for o in overrides) if isinstance(overrides, list) else dict(overrides)
+    unknown = sorted(set(pairs) - {f.name for f in dataclasses.fields(TrainSettings)})
+    if unknown:
+        raise ValueError(f"unknown training setting(s) {unknown}; choose from "
+                         f"{sorted(f.name for f in dataclasses.fields(TrainSettings))}")
     return dataclasses.replace(settings, **pairs)

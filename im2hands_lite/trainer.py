@@ -75,6 +75,12 @@ class RunSpec:
         get_profile(self.profile)
         if self.keep_last < 1:
             raise ValueError("keep_last must be >= 1")
+        from .models.refine import ABLATIONS
+
+        unknown = [name for name in self.ablate if name not in ABLATIONS]
+        if unknown:
+            raise ValueError(f"unknown ablation(s) {unknown}; choose from {list(ABLATIONS)}")
+        self.settings()  # unknown or invalid overrides fail here, before any folder is made
 
     def settings(self) -> TrainSettings:
         return with_overrides(get_profile(self.profile).settings(self.model), list(self.overrides))
@@ -241,11 +247,14 @@ def run_training(spec: RunSpec) -> dict:
         torch.set_num_threads(spec.threads)
     profile, settings = get_profile(spec.profile), spec.settings()
     out = Path(spec.out)
-    out.mkdir(parents=True, exist_ok=True)
+    if not spec.resume and checkpoint_paths(out):  # before any work: never mix two runs in one folder
+        raise CheckpointError(f"{out} already holds checkpoints of a run: pass --resume to continue it, "
+                              f"or choose another --out")
     device = pick_device(spec.device)
     torch.manual_seed(settings.seed)
     model = build_model(spec, profile).to(device)
     data, step_loss = build_data(spec, profile, settings, model, device)
+    out.mkdir(parents=True, exist_ok=True)  # only once the run can start: a bad data folder leaves no empty run
     optimizer, scheduler = make_optimizer(model, settings)
     log: list[dict] = []
     start_step = 0
@@ -259,9 +268,6 @@ def run_training(spec: RunSpec) -> dict:
             if state["rng"]["cuda"] and torch.cuda.is_available():
                 torch.cuda.set_rng_state_all(state["rng"]["cuda"])
             start_step, log = state["step"], state["log"]
-    elif checkpoint_paths(out):
-        raise CheckpointError(f"{out} already holds checkpoints of a run: pass --resume to continue it, "
-                              f"or choose another --out")
     amp = settings.amp and device.type == "cuda"
     model.train()
     bar = tqdm(total=settings.steps, initial=start_step, desc=f"train {spec.model} ({spec.profile})",

@@ -18,8 +18,8 @@ from torch import Tensor, nn
 
 from .attention import QueryAttentionConfig, QueryImageAttention, project_points, sample_pixel_aligned
 from .halo import HaloConfig, HaloModel, HaloOutput, stack_hands
-from .image import (DeconvDecoderConfig, ImageEncoderDecoder, PatchViT, ResNetConfig, ViTConfig, fast_decoder,
-                    fast_feature_map_vit, fast_resnet, paper_image_config, vit_on_feature_map)
+from .image import (DeconvDecoderConfig, ImageEncoderDecoder, PatchViT, ResNetConfig, ViTConfig, check_image,
+                    fast_decoder, fast_feature_map_vit, fast_resnet, paper_image_config, vit_on_feature_map)
 
 IMAGE_CONDITIONS = ("attention", "pixel_aligned", "none")
 VIT_INPUTS = ("feature_map", "image")
@@ -102,8 +102,10 @@ class InitialOccupancyNet(nn.Module):
 
     def encode_image(self, images: Tensor) -> ImageContext:
         """images (S, 3, H, W) in [0, 1]."""
-        if images.ndim != 4 or images.shape[1] != 3:
-            raise ValueError(f"images must be (S, 3, H, W), got {tuple(images.shape)}")
+        if not isinstance(images, Tensor) or images.ndim != 4 or images.shape[1] != 3:
+            raise ValueError(f"images must be (S, 3, H, W), got {tuple(getattr(images, 'shape', ()))}")
+        if self.image_encoder is not None:  # checked here so errors name the image, not a feature map
+            check_image(images, multiple_of=32, square=self.vit is not None, name="images")
         size = (images.shape[-2], images.shape[-1])
         if self.config.image_cond == "none":
             return ImageContext(None, None, None, size)
@@ -131,9 +133,12 @@ class InitialOccupancyNet(nn.Module):
         """Both hands of a data batch (image, K, R, t, keypoints (S, 42, 3), queries
         (S, 2, N, 3)) -> rows 2s (right) and 2s + 1 (left), as `stack_hands` orders them."""
         keypoints, queries, is_left = stack_hands(batch["keypoints"], batch["queries"])
+        context = self.encode_image(batch["image"])
+        if batch["image"].shape[0] != batch["keypoints"].shape[0]:
+            raise ValueError(f"batch holds {batch['image'].shape[0]} images but "
+                             f"{batch['keypoints'].shape[0]} keypoint sets")
         sample_index = torch.arange(batch["image"].shape[0], device=queries.device).repeat_interleave(2)
         root = batch["keypoints"].mean(dim=1)[sample_index]  # the two-hand centre
-        context = self.encode_image(batch["image"])
         return self(queries, keypoints, is_left, context, sample_index, batch["K"], batch["R"],
                     batch["t"], root, return_attention=return_attention)
 

@@ -29,7 +29,7 @@ from torch import Tensor, nn
 
 from ..hand.joints import N_JOINTS, WRIST, check_keypoints, two_hand_edges
 from .image import (DeconvDecoderConfig, ImageEncoderDecoder, PatchViT, ResNetConfig, TransformerBlock,
-                    ViTConfig, fast_decoder, fast_feature_map_vit, fast_resnet)
+                    ViTConfig, check_image, fast_decoder, fast_feature_map_vit, fast_resnet)
 
 GRAPH_CONVS = ("chebyshev", "gcn")
 N_NODES = 2 * N_JOINTS
@@ -188,6 +188,9 @@ class KeypointRefiner(nn.Module):
         """keypoints (B, 42, 3) world, metres; image (B, 3, H, W) in [0, 1] (or None when
         image_cond is off); R (B, 3, 3), t (B, 3) world -> camera."""
         check_keypoints(keypoints)
+        batch = keypoints.shape[0]
+        if tuple(R.shape) != (batch, 3, 3) or tuple(t.shape) != (batch, 3):
+            raise ValueError(f"R must be ({batch}, 3, 3) and t ({batch}, 3), got {tuple(R.shape)} and {tuple(t.shape)}")
         cam = keypoints @ R.transpose(1, 2) + t[:, None]
         centre = cam.mean(dim=1, keepdim=True)
         h = self.node_features((cam - centre) * self.config.position_scale)
@@ -197,6 +200,10 @@ class KeypointRefiner(nn.Module):
         if self.config.image_cond:
             if image is None:
                 raise ValueError("this K conditions on the image (image_cond=True): pass the image")
+            # checked here so errors name the image, not the feature map the ViT reads
+            check_image(image, multiple_of=32, square=True)
+            if image.shape[0] != batch:
+                raise ValueError(f"got {image.shape[0]} images for {batch} keypoint sets")
             tokens = self.image_tokens(image)
             sequence = torch.cat([h, tokens], dim=1)
             if return_attention:

@@ -27,6 +27,7 @@ from .image import DeconvDecoderConfig, ImageEncoderDecoder, ResNetConfig, fast_
 
 
 
+ABLATIONS = ("init_occ_cond", "feature_cloud", "context_latent")  # RefineConfig switches (Tables S1-S3)
 SIDE_LABELS = torch.tensor([[0.0, 1.0], [1.0, 0.0]])  # hand 0 (right): [0, 1]; hand 1 (left): [1, 0]
 
 
