@@ -163,27 +163,47 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _reconstruct(args: argparse.Namespace) -> int:
     from .data import TwoHandDataset
     from .evaluate import ReconstructionConfig
-    from .pipeline import ImagePipeline, default_camera, load_image, save_reconstruction
+    from .pipeline import ImagePipeline, default_camera, load_image
 
     if bool(args.image) == bool(args.sample):
         raise ValueError("give either an IMAGE file or --sample SPLIT:INDEX")
     pipeline = ImagePipeline(use_refinement=not args.no_refine)
+    recon = ReconstructionConfig(resolution=args.resolution, coarse_resolution=max(args.resolution // 4, 4))
+    if args.estimator == "mediapipe":
+        from .wild import PHOTO_FOV_DEG, reconstruct_photo
+
+        if not args.image:
+            raise ValueError("--estimator mediapipe needs an IMAGE file (a photo), not --sample")
+        result = reconstruct_photo(args.image, pipeline, args.fov or PHOTO_FOV_DEG, recon, mirrored=args.mirrored)
+        return _write_reconstruction(result, args.out)
     if args.image:
         image = load_image(args.image, pipeline.image_size)
-        camera, seed = default_camera(pipeline.image_size, args.fov), 0
+        camera, seed = default_camera(pipeline.image_size, args.fov or 32.5), 0
     else:
         split, _, index = args.sample.partition(":")
         if not index.isdigit():
             raise ValueError(f"--sample must look like test:3, got {args.sample!r}")
         sample = TwoHandDataset(_data_dir(args), split).sample(int(index))
         image, camera, seed = sample.image, sample.camera, int(sample.seed)
-    recon = ReconstructionConfig(resolution=args.resolution, coarse_resolution=max(args.resolution // 4, 4))
-    result = pipeline.reconstruct(image, camera, recon, seed=seed)
+    return _write_reconstruction(pipeline.reconstruct(image, camera, recon, seed=seed), args.out)
+
+
+def _write_reconstruction(result, out) -> int:
+    from .pipeline import save_reconstruction
+
     empty = [side for side, mesh in zip(("right", "left"), result.meshes) if not len(mesh.faces)]
-    for path in save_reconstruction(result, args.out):
+    for path in save_reconstruction(result, out):
         print(f"wrote {path}")
     if empty:
         print(f"im2hands: warning: no surface found for the {' and '.join(empty)} hand", file=sys.stderr)
+    return 0
+
+
+def _fetch_landmarker(args: argparse.Namespace) -> int:
+    from .wild import BUNDLE_WHEEL, build_bundle
+
+    path = build_bundle(args.out, args.wheel)
+    print(f"hand-landmarker bundle from {BUNDLE_WHEEL}: {path} (provenance: {path.with_name('provenance.json')})")
     return 0
 
 
@@ -301,11 +321,25 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("image", nargs="?", help="a PNG or JPEG image of two hands")
     rec.add_argument("--sample", help="instead of an image: a kit data sample, e.g. test:0")
     rec.add_argument("--data-dir", help="generated data folder for --sample (default: data_samples/<key>)")
-    rec.add_argument("--fov", type=float, default=32.5, help="assumed horizontal field of view in degrees")
+    rec.add_argument("--fov", type=float, help="assumed horizontal field of view in degrees (default 32.5 for the "
+                                                "kit's estimator, 65 for a photo with --estimator mediapipe)")
+    rec.add_argument("--estimator", choices=["kit", "mediapipe"], default="kit",
+                     help="keypoint front end: the kit's estimator (synthetic renders) or MediaPipe's pretrained hand "
+                          "landmarker for real photos (optional extra: pip install -e '.[wild]')")
+    rec.add_argument("--mirrored", action="store_true", help="mediapipe: the photo is mirrored (a selfie)")
     rec.add_argument("--no-refine", action="store_true", help="stop after I (no two-hand refinement R)")
     rec.add_argument("--resolution", type=int, default=64, help="Marching Cubes grid (default 64)")
     rec.add_argument("--out", required=True, help="output folder")
     rec.set_defaults(func=_reconstruct)
+
+    fetch = sub.add_parser("fetch-landmarker", help="build MediaPipe's hand-landmarker bundle for photos (once)",
+                           description="Download the mediapipe 0.10.21 wheel from the package index with pip "
+                                       "(--no-deps, not installed), take its two hand models (Apache-2.0) and pack "
+                                       "them into the .task bundle that --estimator mediapipe loads. Nothing else "
+                                       "is downloaded; afterwards photos are processed offline.")
+    fetch.add_argument("--out", help="bundle path (default <cache>/mediapipe/hand_landmarker.task)")
+    fetch.add_argument("--wheel", help="use this already downloaded mediapipe-0.10.21 wheel instead of pip")
+    fetch.set_defaults(func=_fetch_landmarker)
     return parser
 
 
@@ -313,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, RuntimeError) as err:  # CheckpointError is a RuntimeError
+    except (ValueError, FileNotFoundError, RuntimeError) as err:  # CheckpointError, WildError: RuntimeErrors
         print(f"im2hands: error: {err}", file=sys.stderr)
         return 2
 

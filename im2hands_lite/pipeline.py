@@ -19,14 +19,15 @@ from .checkpoints import SHIPPED, load_estimator, load_initial, load_refiner, lo
 from .evaluate import ReconstructionConfig, reconstruct_pair
 from .geometry.camera import PinholeCamera
 from .geometry.render import render_meshes
+from .hand.joints import check_keypoints
 
 
 class ImageError(ValueError):
     """The input file is missing, empty or not an image."""
 
 
-def load_image(path: str | Path, size: int) -> np.ndarray:
-    """(size, size, 3) uint8 RGB: the file's centre square, resized. Clear errors for bad files."""
+def read_rgb(path: str | Path):
+    """The whole file as a PIL RGB image. Clear errors for missing, empty and non-image files."""
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
@@ -36,9 +37,16 @@ def load_image(path: str | Path, size: int) -> np.ndarray:
         raise ImageError(f"image file is empty: {path}")
     try:
         with Image.open(path) as image:
-            image = image.convert("RGB")
+            return image.convert("RGB")
     except (UnidentifiedImageError, OSError) as err:
         raise ImageError(f"{path} is not a readable image ({err})") from err
+
+
+def load_image(path: str | Path, size: int) -> np.ndarray:
+    """(size, size, 3) uint8 RGB: the file's centre square, resized. Clear errors for bad files."""
+    from PIL import Image
+
+    image = read_rgb(path)
     w, h = image.size
     side = min(w, h)
     left, top = (w - side) // 2, (h - side) // 2
@@ -82,7 +90,10 @@ class ImagePipeline:
 
     def reconstruct(self, image: np.ndarray, camera: PinholeCamera,
                     config: ReconstructionConfig = ReconstructionConfig(resolution=64, coarse_resolution=16),
-                    seed: int = 0) -> Reconstruction:
+                    seed: int = 0, keypoints: np.ndarray | None = None) -> Reconstruction:
+        """Meshes of both hands in `image` (the model's square size) seen by `camera`. The
+        keypoints come from the kit's estimator, or are given ((42, 3) world, e.g. from
+        `wild.photo_keypoints`); either way K refines them before I and R."""
         if image.shape != (camera.height, camera.width, 3):
             raise ValueError(f"image must be (H, W, 3) = ({camera.height}, {camera.width}, 3), got {image.shape}")
         item = {"image": torch.from_numpy(np.array(image, dtype=np.uint8)).permute(2, 0, 1).float() / 255.0,
@@ -90,7 +101,11 @@ class ImagePipeline:
                 "t": torch.tensor(camera.t, dtype=torch.float32), "seed": torch.tensor(seed)}
         batch = {key: value[None] for key, value in item.items()}
         with torch.no_grad():
-            estimated = self.estimator.predict(batch)
+            if keypoints is None:
+                estimated = self.estimator.predict(batch)
+            else:
+                estimated = torch.as_tensor(np.asarray(keypoints, dtype=np.float32))[None]
+                check_keypoints(estimated, "keypoints")
             refined = self.refiner.predict(batch, keypoints=estimated).keypoints
         item["keypoints"] = refined[0]
         model = self.two_hand if self.two_hand is not None else self.initial

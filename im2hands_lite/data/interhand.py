@@ -32,6 +32,7 @@ import trimesh
 from tqdm.auto import tqdm
 
 from ..geometry.camera import PinholeCamera
+from ..geometry.crop import crop_box, crop_image
 from ..geometry.inside import winding_number
 from ..geometry.render import render_meshes
 from ..hand.mano import ManoLayer, fix_left_shapedirs, load_mano_model
@@ -190,23 +191,6 @@ def select_frames(config: InterHandConfig) -> list[InterHandFrame]:
             mano={side: {k: np.asarray(fits[side][k], dtype=np.float32).reshape(-1) for k in ("pose", "shape", "trans")}
                   for side in ("right", "left")}))
     return frames[::config.every]
-
-
-def crop_box(pixels: np.ndarray, scale: float) -> tuple[int, int, int]:
-    """(x0, y0, side): a square around (N, 2) pixels, `scale` x their larger extent, centred on
-    their box (it may reach outside the image; the crop pads with black)."""
-    low, high = pixels.min(axis=0), pixels.max(axis=0)
-    side = max(int(np.ceil(scale * float((high - low).max()))), 8)
-    centre = 0.5 * (low + high)
-    return int(np.floor(centre[0] - side / 2 + 0.5)), int(np.floor(centre[1] - side / 2 + 0.5)), side
-
-
-def crop_image(image: np.ndarray, x0: int, y0: int, side: int, size: int) -> np.ndarray:
-    """The (side x side) window at (x0, y0), padded with black outside the image, resized to size."""
-    from PIL import Image
-
-    window = Image.fromarray(image).crop((x0, y0, x0 + side, y0 + side))
-    return np.asarray(window.resize((size, size), Image.BILINEAR), dtype=np.uint8)
 
 
 def close_wrist(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
