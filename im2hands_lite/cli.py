@@ -17,7 +17,7 @@ def _generate_data(args: argparse.Namespace) -> int:
     weights = defaults.interaction_weights if interactions == defaults.interactions else (
         (1.0,) * len(interactions))
     config = GeneratorConfig(image_size=args.image_size, n_queries=args.queries,
-                             interactions=interactions, interaction_weights=weights)
+                             interactions=interactions, interaction_weights=weights, forearms=args.forearms)
     start = time.perf_counter()
     out = generate_split(args.out, args.split, args.n, config, shard_size=args.shard_size,
                          workers=args.workers, progress=not args.quiet)
@@ -224,6 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--queries", type=int, default=20_000, help="labelled query points per hand")
     gen.add_argument("--interactions", nargs="+", choices=INTERACTIONS,
                      help="restrict to these interaction types")
+    gen.add_argument("--forearms", action="store_true",
+                     help="also render a forearm at each wrist (image only; closer to photos, a new cache key)")
     gen.add_argument("--shard-size", type=int, default=32, help="samples per shard file")
     gen.add_argument("--workers", type=int, default=1, help="worker processes")
     gen.add_argument("--quiet", action="store_true", help="no progress bar")

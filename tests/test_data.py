@@ -190,3 +190,16 @@ def test_dataset_names_a_broken_shard(tmp_path):
     (split_dir / "shard_00001.npz").write_bytes(b"broken")
     with pytest.raises(ShardError, match="shard_00001.npz is corrupt"):
         TwoHandDataset(config_dir(tmp_path, config), "test")
+
+
+def test_forearms_change_the_image_only_and_keep_old_cache_keys():
+    from im2hands_lite.data import GeneratorConfig, generate_sample, kit_samples_dir
+
+    plain = GeneratorConfig(image_size=64, n_queries=256)
+    with_arms = GeneratorConfig(image_size=64, n_queries=256, forearms=True)
+    assert GeneratorConfig(image_size=128, n_queries=4096).key() == kit_samples_dir().name  # unchanged key
+    assert with_arms.key() != plain.key()
+    a, b = generate_sample(20_000_001, plain), generate_sample(20_000_001, with_arms)
+    assert np.array_equal(a.keypoints, b.keypoints) and np.array_equal(a.occupancy, b.occupancy)
+    assert (a.image != b.image).any() and set(np.unique(b.mask)) <= {-1, 0, 1}
+    assert (b.mask >= 0).sum() <= (a.mask >= 0).sum()  # a forearm may hide a hand, never add one

@@ -41,6 +41,9 @@ class GeneratorConfig:
     fov_deg: tuple[float, float] = (25.0, 40.0)
     interactions: tuple[str, ...] = INTERACTIONS
     interaction_weights: tuple[float, ...] = (0.2, 0.15, 0.15, 0.15, 0.15, 0.2)
+    # render a forearm (a skin-coloured cylinder from each wrist; image only, not labelled):
+    # MediaPipe finds both hands in 25-34 % of such renders, 12 % without (docs/RESULTS.md)
+    forearms: bool = False
 
     def __post_init__(self):
         for name in self.interactions:
@@ -51,9 +54,26 @@ class GeneratorConfig:
             raise ValueError("image_size must be >= 16 and n_queries >= 2")
 
     def key(self) -> str:
-        """Short stable hash of every field (cache folder name)."""
-        blob = json.dumps(dataclasses.asdict(self), sort_keys=True).encode()
+        """Short stable hash of every field (cache folder name). Fields added after the first
+        release count only when set away from their default, so existing caches keep their key."""
+        fields = dataclasses.asdict(self)
+        for name, default in _ADDED_FIELD_DEFAULTS.items():
+            if fields[name] == default:
+                del fields[name]
+        blob = json.dumps(fields, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:12]
+
+
+_ADDED_FIELD_DEFAULTS = {"forearms": False}
+
+
+def forearm_mesh(joints: np.ndarray, scale: float = 1.0) -> trimesh.Trimesh:
+    """A forearm for rendering: a cylinder from just inside the wrist away from the middle MCP,
+    22 cm long, 2.6 cm in radius (times the hand's scale). `joints`: (21, 3) of one hand."""
+    wrist, middle = joints[20].astype(np.float64), joints[11].astype(np.float64)
+    direction = (wrist - middle) / np.linalg.norm(wrist - middle)
+    return trimesh.creation.cylinder(radius=0.026 * scale, sections=24,
+                                     segment=[wrist - 0.015 * scale * direction, wrist + 0.22 * scale * direction])
 
 
 @dataclass
@@ -173,9 +193,13 @@ def generate_sample(seed: int, config: GeneratorConfig = GeneratorConfig(),
     if light @ to_camera < 0:  # keep the light on the camera's side so hands are visible
         light = -light
     meshes = [(pair.vertices[h], pair.faces[h]) for h in range(2)]
+    if config.forearms:  # drawn after the hands in the list: mask ids 2 and 3 (no random draws: same samples)
+        meshes += [forearm_mesh(pair.joints[h], float(pair.params.scale)) for h in range(2)]
+        colors = colors + colors
     background = random_background(rng, config.image_size, config.image_size)
     rendered = render_meshes(meshes, camera, colors=colors, light_dir=light,
                              ambient=float(rng.uniform(0.25, 0.45)), background=background)
+    rendered.mask_ids[rendered.mask_ids > 1] = -1  # forearms are not hands
     image = np.clip(rendered.image + rng.normal(0, 0.01, rendered.image.shape), 0, 1)
 
     queries, occupancy = [], []
