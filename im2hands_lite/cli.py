@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 import time
 
@@ -19,8 +20,11 @@ def _generate_data(args: argparse.Namespace) -> int:
     config = GeneratorConfig(image_size=args.image_size, n_queries=args.queries,
                              interactions=interactions, interaction_weights=weights, forearms=args.forearms)
     start = time.perf_counter()
+    index, _, parts = args.shard.partition("/")
+    if not (index.isdigit() and parts.isdigit()):
+        raise ValueError(f"--shard must look like 0/4 (this part / number of parts), got {args.shard!r}")
     out = generate_split(args.out, args.split, args.n, config, shard_size=args.shard_size,
-                         workers=args.workers, progress=not args.quiet)
+                         workers=args.workers, progress=not args.quiet, part=(int(index), int(parts)))
     seconds = time.perf_counter() - start
     print(f"{args.n} {args.split} samples in {out} ({seconds:.1f} s); config key {config.key()}")
     return 0
@@ -68,6 +72,8 @@ def _train(args: argparse.Namespace) -> int:
                    resume=args.resume, keep_last=args.keep_last, data_dir=args.data_dir or "",
                    progress=not args.quiet, threads=args.threads)
     result = run_training(spec)
+    if os.environ.get("RANK", "0") != "0":  # under torchrun only the main process reports
+        return 0
     log = result["log"]
     print(f"trained {args.model} ({args.profile}) for {result['steps']} steps on {result['device']}: final loss "
           f"{sum(r['loss'] for r in log[-50:]) / max(len(log[-50:]), 1):.4f}, "
@@ -228,6 +234,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="also render a forearm at each wrist (image only; closer to photos, a new cache key)")
     gen.add_argument("--shard-size", type=int, default=32, help="samples per shard file")
     gen.add_argument("--workers", type=int, default=1, help="worker processes")
+    gen.add_argument("--shard", default="0/1", metavar="I/N",
+                     help="write only part I of N (shard files k with k %% N == I), e.g. one part per host; "
+                          "the N parts together equal one run, byte for byte")
     gen.add_argument("--quiet", action="store_true", help="no progress bar")
     gen.set_defaults(func=_generate_data)
 

@@ -2,6 +2,7 @@
 
     im2hands train --profile fast --model i --variant attention --out runs/i
     im2hands train ... --resume          # continue from the newest good checkpoint
+    torchrun --nproc_per_node=N -m im2hands_lite.cli train ...   # N processes (DDP), same semantics
 
 Every step's randomness comes from the step number: the batch's sample indices and the
 step's generator (query subsets, keypoint noise) are seeded by (seed, step), and the global
@@ -241,6 +242,66 @@ def plot_loss(out: Path, log: list[dict], title: str) -> Path:
     return path
 
 
+# ----------------------------------------------------------------------------- several processes
+
+@dataclass
+class Distributed:
+    """This process's place in a `torchrun` job (one process: rank 0 of 1, nothing initialised)."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    owns_group: bool = False  # this run initialised the process group (and tears it down)
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def barrier(self) -> None:
+        if self.enabled:
+            torch.distributed.barrier()
+
+    def mean(self, value: torch.Tensor) -> float:
+        """The mean of a scalar over all processes (the log's loss)."""
+        if not self.enabled:
+            return float(value.item())
+        total = value.detach().float().clone()
+        torch.distributed.all_reduce(total)
+        return float(total.item()) / self.world_size
+
+
+def init_distributed(device: str = "auto") -> Distributed:
+    """Join the process group that `torchrun` describes in the environment (RANK, WORLD_SIZE,
+    LOCAL_RANK, MASTER_ADDR/PORT): NCCL on CUDA, gloo on CPU. A plain run returns rank 0 of 1."""
+    import os
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Distributed()
+    rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    owns = not torch.distributed.is_initialized()
+    if owns:
+        use_nccl = torch.cuda.is_available() and device in ("auto", "cuda")
+        torch.distributed.init_process_group("nccl" if use_nccl else "gloo")
+    return Distributed(rank, world, local, owns)
+
+
+class _StepModule(torch.nn.Module):
+    """The model and its step loss as one module, so DistributedDataParallel sees the forward
+    pass (the step losses call `predict`/`prepare`, not `forward`) and synchronises gradients."""
+
+    def __init__(self, model: torch.nn.Module, step_loss):
+        super().__init__()
+        self.model, self.step_loss = model, step_loss
+
+    def forward(self, batch, generator):
+        return self.step_loss(self.model, batch, generator)
+
+
 def run_training(spec: RunSpec) -> dict:
     """Train (or resume) one model; returns {"final": path, "steps": n, "log": rows, ...}."""
     if spec.threads:
@@ -250,16 +311,27 @@ def run_training(spec: RunSpec) -> dict:
     if not spec.resume and checkpoint_paths(out):  # before any work: never mix two runs in one folder
         raise CheckpointError(f"{out} already holds checkpoints of a run: pass --resume to continue it, "
                               f"or choose another --out")
+    dist = init_distributed(spec.device)
+    if settings.batch_size % dist.world_size:
+        raise ValueError(f"batch_size {settings.batch_size} (the global batch) must be divisible by the "
+                         f"{dist.world_size} processes")
     device = pick_device(spec.device)
-    torch.manual_seed(settings.seed)
+    if dist.enabled and device.type == "cuda":
+        device = torch.device("cuda", dist.local_rank)
+        torch.cuda.set_device(device)
+    torch.manual_seed(settings.seed)  # the same initial weights in every process
     model = build_model(spec, profile).to(device)
+    if not dist.is_main:
+        dist.barrier()  # the main process generates / caches the data first ...
     data, step_loss = build_data(spec, profile, settings, model, device)
-    out.mkdir(parents=True, exist_ok=True)  # only once the run can start: a bad data folder leaves no empty run
+    if dist.is_main:
+        out.mkdir(parents=True, exist_ok=True)  # only once the run can start: a bad data folder leaves no empty run
+        dist.barrier()  # ... then the others find it in the cache
     optimizer, scheduler = make_optimizer(model, settings)
     log: list[dict] = []
     start_step = 0
     if spec.resume:
-        state = load_latest_state(out, spec, settings)
+        state = load_latest_state(out, spec, settings)  # every process reads the same complete file
         if state is not None:
             model.load_state_dict(state["state_dict"])
             optimizer.load_state_dict(state["optimizer"])
@@ -270,43 +342,61 @@ def run_training(spec: RunSpec) -> dict:
             start_step, log = state["step"], state["log"]
     amp = settings.amp and device.type == "cuda"
     model.train()
+    trained = model
+    if dist.enabled:  # gradients are averaged over the processes' shares of each step's global batch
+        trained = torch.nn.parallel.DistributedDataParallel(
+            _StepModule(model, step_loss), device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=spec.model in ("i", "r"))  # image variants / R ablations leave parameters unused
     bar = tqdm(total=settings.steps, initial=start_step, desc=f"train {spec.model} ({spec.profile})",
-               disable=not spec.progress)
+               disable=not (spec.progress and dist.is_main))
     elapsed = log[-1]["seconds"] if log else 0.0
     started = time.perf_counter()
     steps = range(start_step + 1, settings.steps + 1)
     # the batches are fixed by (seed, step) up front, so worker processes change nothing but speed
+    # each process takes every world_size-th sample of the step's global batch
+    shares = [step_indices(len(data), settings.batch_size, settings.seed, step)[dist.rank::dist.world_size]
+              for step in steps]
     batches = torch.utils.data.DataLoader(
-        data, batch_sampler=[step_indices(len(data), settings.batch_size, settings.seed, step) for step in steps],
+        data, batch_sampler=shares,
         num_workers=settings.num_workers, pin_memory=device.type == "cuda",
         generator=torch.Generator().manual_seed(settings.seed))  # its own: the global RNG (dropout) stays untouched
     for step, batch in zip(steps, batches):
         batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-        generator = torch.Generator().manual_seed(settings.seed * 1_000_003 + step + 7)
+        # the step's own randomness (query subsets, keypoint noise), distinct per process
+        generator = torch.Generator().manual_seed(settings.seed * 1_000_003 + step + 7 + 7919 * dist.rank)
         with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=amp):
-            loss = step_loss(model, batch, generator)
+            loss = trained(batch, generator) if dist.enabled else step_loss(model, batch, generator)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         scheduler.step()
+        mean_loss = dist.mean(loss)
         seconds = elapsed + time.perf_counter() - started
         done = step - start_step
-        log.append({"step": step, "loss": float(loss.item()), "lr": scheduler.get_last_lr()[0],
-                    "seconds": seconds, "samples_per_s": done * settings.batch_size / max(seconds - elapsed, 1e-9)})
+        log.append({"step": step, "loss": mean_loss, "lr": scheduler.get_last_lr()[0], "seconds": seconds,
+                    "samples_per_s": done * settings.batch_size / max(seconds - elapsed, 1e-9)})
         bar.update(1)
         if step % 10 == 0 or step == settings.steps:
-            bar.set_postfix(loss=f"{loss.item():.4f}", samples_per_s=f"{log[-1]['samples_per_s']:.1f}")
+            bar.set_postfix(loss=f"{mean_loss:.4f}", samples_per_s=f"{log[-1]['samples_per_s']:.1f}")
         if step % settings.checkpoint_every == 0 or step == settings.steps:
-            save_train_state(out, step, model, optimizer, scheduler, settings, spec, log, spec.keep_last)
-            write_logs(out, log)
+            if dist.is_main:  # one writer; the others wait until the checkpoint is complete
+                save_train_state(out, step, model, optimizer, scheduler, settings, spec, log, spec.keep_last)
+                write_logs(out, log)
+            dist.barrier()
     bar.close()
     model.eval()
-    final = out / "final.pt"
-    sha = save_checkpoint(final, model, KINDS[spec.model], model.config, profile=spec.profile,
-                          train_settings=dataclasses.asdict(settings), steps=settings.steps,
-                          device=str(device), seconds_per_step=(log[-1]["seconds"] / len(log)) if log else None,
-                          final_loss=sum(r["loss"] for r in log[-50:]) / max(len(log[-50:]), 1))
-    write_logs(out, log)
-    if log:
-        plot_loss(out, log, f"{spec.model} ({spec.profile}, {device.type})")
-    return {"final": final, "sha256": sha, "steps": settings.steps, "log": log, "device": str(device), "out": out}
+    final, sha = out / "final.pt", ""
+    if dist.is_main:
+        sha = save_checkpoint(final, model, KINDS[spec.model], model.config, profile=spec.profile,
+                              train_settings=dataclasses.asdict(settings), steps=settings.steps,
+                              device=str(device), processes=dist.world_size,
+                              seconds_per_step=(log[-1]["seconds"] / len(log)) if log else None,
+                              final_loss=sum(r["loss"] for r in log[-50:]) / max(len(log[-50:]), 1))
+        write_logs(out, log)
+        if log:
+            plot_loss(out, log, f"{spec.model} ({spec.profile}, {device.type} x {dist.world_size})")
+    dist.barrier()
+    if dist.owns_group:
+        torch.distributed.destroy_process_group()
+    return {"final": final, "sha256": sha, "steps": settings.steps, "log": log, "device": str(device), "out": out,
+            "processes": dist.world_size}

@@ -56,16 +56,24 @@ def _generate_shard(args) -> str:
 
 def generate_split(root: str | Path, split: str, n_samples: int,
                    config: GeneratorConfig = GeneratorConfig(), shard_size: int = 32,
-                   workers: int = 1, progress: bool = True) -> Path:
-    """Write the first `n_samples` of a split as shards; existing readable shards are kept."""
+                   workers: int = 1, progress: bool = True, part: tuple[int, int] = (0, 1)) -> Path:
+    """Write the first `n_samples` of a split as shards; existing readable shards are kept.
+
+    `part` = (i, n): write only shards k with k % n == i, so n hosts (or jobs) can share a
+    split; together they write exactly the files one run writes, byte for byte."""
     check_split(split)
     if n_samples < 1 or shard_size < 1 or workers < 1:
         raise ValueError("n_samples, shard_size and workers must be positive")
+    index, parts = part
+    if parts < 1 or not 0 <= index < parts:
+        raise ValueError(f"part must be (i, n) with 0 <= i < n, got {part}")
     base = config_dir(root, config)
     (base / split).mkdir(parents=True, exist_ok=True)
     (base / "config.json").write_text(json.dumps(dataclasses.asdict(config), indent=2) + "\n")
     jobs = []
     for k, start in enumerate(range(0, n_samples, shard_size)):
+        if k % parts != index:
+            continue  # another part's shard
         stop = min(start + shard_size, n_samples)
         path = base / split / f"shard_{k:05d}.npz"
         try:

@@ -56,7 +56,21 @@ def write_shard(path: str | Path, samples: list[TwoHandSample]) -> None:
     meta = {"format": SHARD_FORMAT, "interactions": [s.interaction for s in samples],
             "image_size": [samples[0].camera.width, samples[0].camera.height]}
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-    atomic_write(path, lambda handle: np.savez_compressed(handle, **arrays))
+    atomic_write(path, lambda handle: write_npz(handle, arrays))
+
+
+def write_npz(handle, arrays: dict[str, np.ndarray]) -> None:
+    """Like np.savez_compressed, but byte-for-byte reproducible: members in sorted order with a
+    fixed timestamp (numpy stamps the current time), so regenerating a shard gives the same file."""
+    import io
+
+    with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name in sorted(arrays):
+            buffer = io.BytesIO()
+            np.lib.format.write_array(buffer, np.asanyarray(arrays[name]), allow_pickle=False)
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, buffer.getvalue())
 
 
 def read_shard(path: str | Path) -> dict:
