@@ -343,6 +343,10 @@ def run_training(spec: RunSpec) -> dict:
     amp = settings.amp and device.type == "cuda"
     model.train()
     trained = model
+    if dist.enabled and device.type == "cuda":
+        # batch statistics over the global batch, as in one process (same state-dict keys as BatchNorm)
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        trained = model
     if dist.enabled:  # gradients are averaged over the processes' shares of each step's global batch
         trained = torch.nn.parallel.DistributedDataParallel(
             _StepModule(model, step_loss), device_ids=[device.index] if device.type == "cuda" else None,
