@@ -7,7 +7,6 @@ from an assumed field of view (`fov_deg`; the kit's generator draws 25-40 degree
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import torch
 from .atomic import atomic_write
 from .checkpoints import SHIPPED, load_estimator, load_initial, load_refiner, load_two_hand_refiner
 from .evaluate import ReconstructionConfig, reconstruct_pair
-from .geometry.camera import PinholeCamera
+from .geometry.camera import PinholeCamera, intrinsics_from_fov
 from .geometry.render import render_meshes
 from .hand.joints import check_keypoints
 
@@ -58,9 +57,8 @@ def default_camera(size: int, fov_deg: float) -> PinholeCamera:
     """Camera frame = world frame, principal point at the image centre, focal from the FOV."""
     if not 5.0 <= fov_deg <= 120.0:
         raise ValueError(f"fov_deg must be in [5, 120], got {fov_deg}")
-    f = 0.5 * size / math.tan(math.radians(fov_deg) / 2)
-    K = np.array([[f, 0.0, (size - 1) / 2], [0.0, f, (size - 1) / 2], [0.0, 0.0, 1.0]])
-    return PinholeCamera(K=K, R=np.eye(3), t=np.zeros(3), width=size, height=size)
+    return PinholeCamera(K=intrinsics_from_fov(fov_deg, size, size), R=np.eye(3), t=np.zeros(3), width=size,
+                         height=size)
 
 
 @dataclass

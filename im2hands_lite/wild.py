@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import subprocess
 import sys
 import tempfile
@@ -28,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from .atomic import atomic_write
-from .geometry.camera import PinholeCamera
+from .geometry.camera import PinholeCamera, intrinsics_from_fov
 
 # MediaPipe's order: 0 wrist; thumb CMC, MCP, IP, tip (1-4); index MCP, PIP, DIP, tip (5-8);
 # middle (9-12); ring (13-16); pinky (17-20). The kit's (InterHand2.6M): per finger tip -> base, wrist last.
@@ -203,9 +202,8 @@ def photo_camera(width: int, height: int, fov_deg: float) -> PinholeCamera:
     focal length from the horizontal field of view (camera frame = world frame)."""
     if not 5.0 <= fov_deg <= 150.0:
         raise ValueError(f"fov_deg must be in [5, 150], got {fov_deg}")
-    f = 0.5 * width / math.tan(math.radians(fov_deg) / 2)
-    K = np.array([[f, 0.0, (width - 1) / 2], [0.0, f, (height - 1) / 2], [0.0, 0.0, 1.0]])
-    return PinholeCamera(K=K, R=np.eye(3), t=np.zeros(3), width=width, height=height)
+    return PinholeCamera(K=intrinsics_from_fov(fov_deg, width, height), R=np.eye(3), t=np.zeros(3), width=width,
+                         height=height)
 
 
 def photo_keypoints(image: np.ndarray, camera: PinholeCamera, bundle: str | Path | None = None,
