@@ -3,7 +3,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 import trimesh
 
 from im2hands_lite.cli import main
