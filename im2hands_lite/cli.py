@@ -53,9 +53,8 @@ def _real_data_dir(args, split: str, n_samples: int | None, profile: str = "fast
 
     if not configured_data_root(getattr(args, "data_root", None)) or getattr(args, "data_dir", None):
         return None
-    spec = get_profile(profile)
-    generator = GeneratorConfig(image_size=spec.image_size, n_queries=spec.data_queries)
-    return resolve_data_dir(split, args.data_root, n_samples, generator, progress=not args.quiet)
+    return resolve_data_dir(split, args.data_root, n_samples, get_profile(profile).generator_config(),
+                            progress=not args.quiet)
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -132,12 +131,13 @@ def _evaluate(args: argparse.Namespace) -> int:
         for path in result.write(args.out or f"results/{args.table}_{args.profile}"):
             print(f"wrote {path}")
         return 0
-    directory = _real_data_dir(args, args.split, args.samples if args.samples is not None else 4) or _data_dir(args)
+    samples = args.samples if args.samples is not None else 4
+    directory = _real_data_dir(args, args.split, samples) or _data_dir(args)
     default = {"i": SHIPPED / f"i_{args.variant}_fast.pt", "ir": SHIPPED / "r_fast.pt", "k": SHIPPED / "k_fast.pt",
                "estimator": SHIPPED / "estimator_fast.pt"}[args.model]
     checkpoint = Path(args.checkpoint) if args.checkpoint else default
     split = TwoHandDataset(directory, args.split)
-    indices = range(min(args.samples if args.samples is not None else 4, len(split)))
+    indices = range(min(samples, len(split)))
     recon = ReconstructionConfig(resolution=args.resolution, coarse_resolution=max(args.resolution // 4, 4))
     if args.model in ("i", "ir"):
         model = load_initial(checkpoint) if args.model == "i" else None

@@ -41,6 +41,12 @@ class Profile:
     models: dict[str, TrainSettings] = field(default_factory=dict)
     backbone: str = "fast"  # image networks: "fast" (ResNet-10, 128^2) or "paper" (ResNet-50, 256^2)
 
+    def generator_config(self):
+        """The data generator settings this profile trains and tests on."""
+        from .data.scene import GeneratorConfig
+
+        return GeneratorConfig(image_size=self.image_size, n_queries=self.data_queries)
+
     def settings(self, model: str) -> TrainSettings:
         if model not in self.models:
             raise ValueError(f"unknown model {model!r}; choose one of {sorted(self.models)}")

@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from .atomic import atomic_write
 from .checkpoints import SHIPPED, load_checkpoint, load_initial, load_refiner, load_two_hand_refiner
+from .data.dataset import sample_to_item
 from .evaluate import ReconstructionConfig, noisy_keypoints_of, reconstruct_pair
 from .metrics import two_hand_metrics
 
@@ -98,6 +99,10 @@ class CheckpointSource:
                              progress=self.progress, threads=self.threads, data_dir=self.data_dir, **spec))
         return final
 
+    def label(self, path: Path) -> str:
+        """How a table names a checkpoint: the file name when shipped, else the run path."""
+        return path.name if path.parent == self.shipped else str(path)
+
     def available(self, stem: str) -> bool:
         try:
             return self.train_missing or self.path(stem).is_file()
@@ -108,12 +113,12 @@ class CheckpointSource:
 def profile_test_dir(profile: str, root: str | Path | None = None) -> Path:
     """The test split a profile's models are evaluated on: the committed kit samples for "fast"
     (the same generator settings), else the profile's test split generated into the cache."""
-    from .data import GeneratorConfig, default_cache_root, generate_split, kit_samples_dir
+    from .data import default_cache_root, generate_split, kit_samples_dir
     from .data.dataset import config_dir
     from .profiles import get_profile
 
     spec = get_profile(profile)
-    config = GeneratorConfig(image_size=spec.image_size, n_queries=spec.data_queries)
+    config = spec.generator_config()
     kit = kit_samples_dir()
     if kit.name == config.key():
         return kit
@@ -254,7 +259,7 @@ def evaluate_table(name: str, dataset, indices, config: ReconstructionConfig = R
             row = {"variant": variant, "paper_iou": PAPER["S3"][variant][0], "paper_seconds": PAPER["S3"][variant][1]}
             if source.available(stem):
                 path = source.path(stem)
-                row["checkpoints"] = path.name if path.parent == source.shipped else str(path)
+                row["checkpoints"] = source.label(path)
                 row["seconds_per_step"] = load_checkpoint(path)["extra"].get("seconds_per_step")
                 model = _pipeline(source.path("i_attention"), path)
                 row.update(_mean_metrics(_occupancy_meshes(model, config), dataset, indices, n_points, seed, None,
@@ -275,12 +280,12 @@ def evaluate_table(name: str, dataset, indices, config: ReconstructionConfig = R
     for variant, (initial_stem, refine_stem) in _ROWS.items():
         label = prefix + variant
         paper_iou, paper_cd = PAPER[name][label]
-        paths = [source.path(initial_stem)] + ([source.path(refine_stem)] if refine_stem else [])
-        model = _pipeline(*paths) if refine_stem else _pipeline(paths[0], None)
+        initial_path, refine_path = source.path(initial_stem), source.path(refine_stem) if refine_stem else None
+        model = _pipeline(initial_path, refine_path)
         metrics = _mean_metrics(_occupancy_meshes(model, config), dataset, indices, n_points, seed, keypoints,
                                 progress, label)
         rows.append({"variant": label, **metrics, "paper_iou": paper_iou, "paper_chamfer_mm": paper_cd,
-                     "checkpoints": " + ".join(p.name if p.parent == source.shipped else str(p) for p in paths)})
+                     "checkpoints": " + ".join(source.label(p) for p in (initial_path, refine_path) if p)})
     if baseline:
         from .baselines import TemplateIKBaseline
 
@@ -297,7 +302,8 @@ def _mean_metrics(meshes_of, dataset, indices, n_points, seed, keypoints, progre
     as the alignment joints."""
     results = []
     for i in tqdm(indices, desc=label, disable=not progress, leave=False):
-        sample, item = dataset.sample(i), dataset[i]
+        sample = dataset.sample(i)
+        item = sample_to_item(sample)  # the metrics need the sample's meshes too: read it once
         if keypoints is not None:
             item = dict(item, keypoints=keypoints[i])
         predicted_joints = item["keypoints"].cpu().numpy()

@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 
 from .atomic import atomic_write
 from .checkpoints import SHIPPED, CheckpointError, load_checkpoint, load_initial, save_checkpoint
-from .data import GeneratorConfig, TwoHandDataset, default_cache_root, generate_split
+from .data import TwoHandDataset, default_cache_root, generate_split
 from .data.dataset import config_dir
 from .profiles import MODELS, Profile, TrainSettings, get_profile, with_overrides
 from .train import (estimator_step_loss, make_optimizer, occupancy_step_loss, refinement_step_loss_and_terms,
@@ -126,7 +126,7 @@ def build_data(spec: RunSpec, profile: Profile, settings: TrainSettings, model: 
             raise ValueError(f"--data-dir {directory} holds {available} training samples, the run asks for "
                              f"{settings.train_samples} (lower it with --set train_samples={available})")
     else:
-        data_config = GeneratorConfig(image_size=profile.image_size, n_queries=profile.data_queries)
+        data_config = profile.generator_config()
         generate_split(root, "train", settings.train_samples, data_config, progress=spec.progress)
         generate_split(root, "test", profile.test_samples, data_config, progress=spec.progress)
         directory = config_dir(root, data_config)

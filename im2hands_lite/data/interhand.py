@@ -36,13 +36,13 @@ from ..geometry.crop import crop_box, crop_image
 from ..geometry.inside import winding_number
 from ..geometry.render import render_meshes
 from ..hand.mano import ManoLayer, fix_left_shapedirs, load_mano_model
+from .interactions import REAL_DATA_LABEL
 from .scene import GeneratorConfig, TwoHandSample, sample_queries
-from .shards import ShardError, read_shard, shard_length, write_shard
+from .shards import shard_is_complete, write_shard
 
 INTERHAND_URL = "https://mks0601.github.io/InterHand2.6M/"
 SPLITS = ("train", "val", "test")
 ANNOTATIONS = ("data", "camera", "joint_3d", "MANO_NeuralAnnot")
-REAL_INTERACTION = "interhand"  # the interaction label of real frames
 _HOW_TO_GET = (f"InterHand2.6M is licensed (CC BY-NC 4.0, research use) and not shipped or downloaded by the "
                f"kit: download it from {INTERHAND_URL} and point IM2HANDS_DATA_ROOT (or --data-root) at its root")
 _MANO_HOW_TO_GET = ("MANO is licensed (non-commercial research) and not shipped: register at https://mano.is.tue.mpg.de, "
@@ -79,7 +79,7 @@ class InterHandConfig:
     def key(self, generator: GeneratorConfig) -> str:
         """Cache folder name: the selection and crop settings (not the paths) and the generator's."""
         blob = json.dumps({"split": self.split, "crop_scale": self.crop_scale, "every": self.every,
-                           "generator": dataclasses.asdict(generator)}, sort_keys=True).encode()
+                           "generator": generator.key()}, sort_keys=True).encode()
         return "interhand_" + hashlib.sha256(blob).hexdigest()[:12]
 
 
@@ -162,8 +162,8 @@ def select_frames(config: InterHandConfig) -> list[InterHandFrame]:
         _require(annotation, ("image_id", "hand_type", "joint_valid"), "data.json annotation")
         if annotation["hand_type"] != "interacting" or not annotation.get("hand_type_valid", 1):
             continue
-        if np.asarray(annotation["joint_valid"]).reshape(-1).size != 42 or not np.all(
-                np.asarray(annotation["joint_valid"]).reshape(-1) > 0):
+        valid = np.asarray(annotation["joint_valid"]).reshape(-1)
+        if valid.size != 42 or not np.all(valid > 0):
             continue
         image = images.get(annotation["image_id"])
         if image is None:
@@ -256,7 +256,7 @@ class InterHandConverter:
             finger_angles=np.zeros((2, 15, 3), np.float32),
             global_orient=np.stack([frame.mano[s]["pose"][:3] for s in ("right", "left")]).astype(np.float32),
             transl=np.stack([frame.mano[s]["trans"] for s in ("right", "left")]).astype(np.float32),
-            scale=1.0, finger_lengths=np.ones(5, np.float32), interaction=REAL_INTERACTION,
+            scale=1.0, finger_lengths=np.ones(5, np.float32), interaction=REAL_DATA_LABEL,
             seed=frame.image_id, penetration=float("nan"), faces=(meshes[0][1], meshes[1][1]))
 
 
@@ -282,11 +282,8 @@ def prepare_interhand(config: InterHandConfig, out_root: str | Path, n_samples: 
     for k, start in enumerate(tqdm(chunks, desc=f"InterHand2.6M {config.split}", unit="shard", disable=not progress)):
         path = base / config.split / f"shard_{k:05d}.npz"
         chunk = frames[start:start + shard_size]
-        try:
-            if shard_length(read_shard(path)) == len(chunk):
-                continue
-        except ShardError:
-            pass
+        if shard_is_complete(path, len(chunk)):
+            continue
         converter = converter or InterHandConverter(config, generator)
         write_shard(path, [converter.convert(frame) for frame in chunk])
     return base

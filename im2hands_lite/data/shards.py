@@ -114,6 +114,14 @@ def shard_length(shard: dict) -> int:
     return len(shard["seed"])
 
 
+def shard_is_complete(path: str | Path, n_samples: int) -> bool:
+    """True when `path` is a readable shard of `n_samples` samples (resumable writers skip it)."""
+    try:
+        return shard_length(read_shard(path)) == n_samples
+    except ShardError:
+        return False  # missing or broken: (re)write it
+
+
 def sample_from_shard(shard: dict, index: int) -> TwoHandSample:
     """Rebuild the TwoHandSample stored at `index` of a loaded shard."""
     height, width = shard["image"].shape[1:3]
