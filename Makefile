@@ -13,7 +13,7 @@ STAMP  := $(VENV)/.installed
 KERNEL := python3
 
 # torch is installed first, pinned, and only when the venv has none: pyproject.toml
-# only says torch>=2.1, which would otherwise pull the newest (CUDA) build.
+# only gives a lower bound, which would otherwise pull the newest (CUDA) build.
 # Override e.g. with TORCH_PIP_ARGS="--index-url <a CPU wheel index>". See docs/DECISIONS.md.
 TORCH_SPEC     ?= torch==2.13.0
 TORCH_PIP_ARGS ?=
@@ -27,7 +27,7 @@ PYTEST_FLAGS    := -q -p no:cacheprovider --nbval-lax --nbval-current-env
 # git does not keep an empty notebooks/, so only pass it to pytest when it exists.
 PYTEST_PATHS    := tests $(wildcard notebooks)
 
-.PHONY: help venv run results test student clean distclean
+.PHONY: help venv run results lint test student weights clean distclean
 
 help:
 	@echo "im2hands-lite"
@@ -35,6 +35,8 @@ help:
 	@echo "  make run        run every notebooks/[0-9]*.ipynb in order with PROFILE=fast;"
 	@echo "                  executed notebooks, meshes, tables and figures go to outputs/"
 	@echo "  make test       run the tests in tests/ and execute the notebooks (pytest + nbval)"
+	@echo "  make lint       ruff over the package, tests, scripts and benchmarks"
+	@echo "  make weights    retrain every shipped checkpoint (im2hands ship all; hours on a CPU)"
 	@echo "  make results    list what is in outputs/"
 	@echo "  make student    write student versions of the notebooks (solutions stubbed out)"
 	@echo "                  to build/student/"
@@ -52,8 +54,8 @@ $(STAMP): pyproject.toml
 	    echo "==> installing $(TORCH_SPEC)"; \
 	    $(PIP) install -q $(TORCH_PIP_ARGS) "$(TORCH_SPEC)"; \
 	fi
-	@echo "==> installing im2hands_lite[dev] into $(VENV) (editable)"
-	@$(PIP) install -q -e ".[dev]"
+	@echo "==> installing im2hands_lite[dev,lab] into $(VENV) (editable)"
+	@$(PIP) install -q -e ".[dev,lab]"
 	@$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python 3 (im2hands-lite)" >/dev/null
 	@touch $@
 
@@ -97,6 +99,13 @@ test: venv
 	@rc=0; $(PY) -m pytest $(PYTEST_PATHS) $(PYTEST_FLAGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests; treating that as a failure." >&2; exit 1; fi; \
 	exit $$rc
+
+lint: venv
+	@$(VENV)/bin/ruff check im2hands_lite tests scripts benchmarks
+
+# every shipped fast-profile checkpoint, through the one trainer (resumable: rerun after a stop)
+weights: venv
+	@$(VENV)/bin/im2hands ship all
 
 # Student versions go to build/ (git-ignored, removed by `make clean`), outside the paths
 # `make test` collects, so nbval never runs their deliberately failing exercise checks.

@@ -17,11 +17,10 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import torch
+from timing import best_time  # benchmarks/timing.py
 
 from im2hands_lite.data.scene import GeneratorConfig, generate_sample, sample_queries
 from im2hands_lite.geometry.inside import winding_number
-
-from timing import best_time  # benchmarks/timing.py
 
 
 def _run(args) -> int:

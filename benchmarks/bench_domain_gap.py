@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from im2hands_lite.apps.wild import HandLandmarker, lift_to_camera
 from im2hands_lite.data import TwoHandDataset, kit_samples_dir
-from im2hands_lite.wild import HandLandmarker, lift_to_camera
 
 SIDES = ("right", "left")
 

@@ -16,14 +16,13 @@ and 128, and whether both give the same mesh::
 from __future__ import annotations
 
 import argparse
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
+from timing import best_time  # benchmarks/timing.py
 
 from im2hands_lite.geometry import extract_mesh, extract_mesh_dense, keypoint_bounds
-
-from timing import best_time  # benchmarks/timing.py
 
 RADIUS = 0.04
 CENTRES = ((-0.045, 0.0, 0.0), (0.045, 0.0, 0.0))

@@ -11,14 +11,14 @@ import os
 import platform
 
 import torch
+from timing import best_time  # benchmarks/timing.py
 
-from im2hands_lite.checkpoints import SHIPPED, load_halo
+from im2hands_lite.checkpoints import SHIPPED
 from im2hands_lite.data import TwoHandDataset, kit_samples_dir
-from im2hands_lite.evaluate import ReconstructionConfig, reconstruct_pair
+from im2hands_lite.evaluation.reconstruction import ReconstructionConfig, reconstruct_pair
 from im2hands_lite.geometry.extraction import extract_mesh_dense, keypoint_bounds
 from im2hands_lite.models.halo import HaloModel
-
-from timing import best_time  # benchmarks/timing.py
+from im2hands_lite.models.registry import load_model
 
 
 def main() -> None:
@@ -27,7 +27,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    model = load_halo(args.checkpoint) if os.path.exists(args.checkpoint) else HaloModel().eval()
+    model = load_model(args.checkpoint) if os.path.exists(args.checkpoint) else HaloModel().eval()
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads; weights: "
           f"{args.checkpoint if os.path.exists(args.checkpoint) else 'untrained'}")

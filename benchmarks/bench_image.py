@@ -31,13 +31,12 @@ import os
 import platform
 
 import torch
+from timing import best_time  # benchmarks/timing.py
 from torch.nn import functional as F
 
 from im2hands_lite.data import TwoHandDataset, kit_samples_dir
 from im2hands_lite.models.image import fast_image_config, paper_image_config, vit_on_feature_map
 from im2hands_lite.models.initial import IMAGE_CONDITIONS, InitialConfig, InitialOccupancyNet
-
-from timing import best_time  # benchmarks/timing.py
 
 CONFIGS = {  # name -> (image preset, images per batch, crop side, queries per hand)
     "paper": (paper_image_config, 8, 256, 4096),

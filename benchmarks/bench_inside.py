@@ -10,9 +10,9 @@ spheres at 128² and 256². Run with::
 
 from __future__ import annotations
 
-
 import numpy as np
 import trimesh
+from timing import best_time  # benchmarks/timing.py
 
 from im2hands_lite.geometry import (
     PinholeCamera,
@@ -23,8 +23,6 @@ from im2hands_lite.geometry import (
     render_meshes,
     winding_number,
 )
-
-from timing import best_time  # benchmarks/timing.py
 
 NUM_POINTS = 40_000
 REPEATS = 5

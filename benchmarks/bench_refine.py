@@ -21,25 +21,27 @@ import platform
 
 import numpy as np
 import torch
-
-from im2hands_lite.data import TwoHandDataset, kit_samples_dir
-from im2hands_lite.geometry.sampling import farthest_point_sampling
-from im2hands_lite.metrics import sample_surface
-from im2hands_lite.models.image import paper_image_config
-from im2hands_lite.models.refine import RefineConfig, TwoHandRefiner, refinement_loss
-
 from timing import best_time  # benchmarks/timing.py
 
+from im2hands_lite.data import TwoHandDataset, kit_samples_dir
+from im2hands_lite.evaluation.metrics import sample_surface
+from im2hands_lite.geometry.sampling import farthest_point_sampling
+from im2hands_lite.models.image import paper_image_config
+from im2hands_lite.models.two_hand_refiner import (
+    TwoHandRefiner,
+    TwoHandRefinerConfig,
+    two_hand_refiner_loss,
+)
 
 CONFIGS = {"fast": {"batch": 4, "queries": 1024, "size": 128},
            "paper": {"batch": 8, "queries": 4096, "size": 256}}
 
 
-def make_config(name: str, n_points: int) -> RefineConfig:
+def make_config(name: str, n_points: int) -> TwoHandRefinerConfig:
     if name == "fast":
-        return RefineConfig(n_points=n_points)
+        return TwoHandRefinerConfig(n_points=n_points)
     resnet, decoder, _ = paper_image_config()
-    return dataclasses.replace(RefineConfig(n_points=n_points, width=256), resnet=resnet, decoder=decoder)
+    return dataclasses.replace(TwoHandRefinerConfig(n_points=n_points, width=256), resnet=resnet, decoder=decoder)
 
 
 def make_batch(config_name: str, n_points: int, device: str) -> dict[str, torch.Tensor]:
@@ -70,7 +72,7 @@ def step(model: TwoHandRefiner, batch: dict[str, torch.Tensor]) -> None:
     x = model.prepare(batch)
     out = model(x["points"], x["point_features"], x["global_image"], x["queries"], x["initial_occupancy"])
     pen = model.to_network(batch["pen_queries"], batch["R"], batch["t"], x["centre_cam"])
-    loss, _ = refinement_loss(model, out, batch["occupancy"], pen, batch["pen_initial"])
+    loss, _ = two_hand_refiner_loss(model, out, batch["occupancy"], pen, batch["pen_initial"])
     loss.backward()
 
 

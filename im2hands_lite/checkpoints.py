@@ -1,21 +1,54 @@
-"""Checkpoints: atomic writes, `torch.load(weights_only=True)`-compatible, clear errors."""
+"""Checkpoint files: atomic writes, the kit's format (`torch.load(weights_only=True)`), and
+where the shipped weights live.
+
+The bottom of the package: it imports nothing else from it, so every layer may use it.
+Building a model from a checkpoint is the registry's job (`models.registry.load_model`).
+"""
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import json
+import os
+import tempfile
+import typing
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 import torch
 
-from .atomic import atomic_write
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-SHIPPED = REPO_ROOT / "data_samples" / "checkpoints"  # small fast-profile weights
+# The fast-profile weights ship inside the package (package data), so a wheel install finds them.
+SHIPPED = Path(__file__).resolve().parent / "weights"
 
 
 class CheckpointError(RuntimeError):
     """A checkpoint is missing, truncated or of the wrong kind."""
+
+
+def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:
+    """Call `write(handle)` on a temp file and move it to `path` only once it is complete,
+    so a killed process leaves either the old file or the new one, never a torn one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes owner-only files; use the usual mode
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def sha256_of(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def save_checkpoint(path: str | Path, model: torch.nn.Module, kind: str, config, **extra) -> str:
@@ -24,11 +57,12 @@ def save_checkpoint(path: str | Path, model: torch.nn.Module, kind: str, config,
     payload = {"kind": kind, "config": dataclasses.asdict(config),
                "state_dict": model.state_dict(), "extra": json.loads(json.dumps(extra))}
     atomic_write(path, lambda handle: torch.save(payload, handle))
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    return sha256_of(path)
 
 
-def load_checkpoint(path: str | Path, kind: str | None = None) -> dict:
-    """Read a checkpoint written by save_checkpoint (tensors and plain data only)."""
+def load_checkpoint(path: str | Path, kind: str | tuple[str, ...] | None = None) -> dict:
+    """Read a checkpoint written by save_checkpoint (tensors and plain data only); `kind`
+    (one name or several accepted names) is checked when given."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
@@ -38,26 +72,15 @@ def load_checkpoint(path: str | Path, kind: str | None = None) -> dict:
         raise CheckpointError(f"checkpoint {path} is corrupt or not a kit checkpoint: {err}") from err
     if not isinstance(payload, dict) or not {"kind", "config", "state_dict"} <= set(payload):
         raise CheckpointError(f"checkpoint {path} lacks kind/config/state_dict")
-    if kind is not None and payload["kind"] != kind:
-        raise CheckpointError(f"checkpoint {path} holds a {payload['kind']!r} model, expected {kind!r}")
+    accepted = (kind,) if isinstance(kind, str) else kind
+    if accepted is not None and payload["kind"] not in accepted:
+        raise CheckpointError(f"checkpoint {path} holds a {payload['kind']!r} model, expected {accepted[0]!r}")
     return payload
-
-
-def load_halo(path: str | Path):
-    """A HaloModel (eval mode) from a checkpoint."""
-    from .models.halo import HaloConfig, HaloModel
-
-    payload = load_checkpoint(path, kind="halo")
-    model = HaloModel(HaloConfig(**payload["config"]))
-    model.load_state_dict(payload["state_dict"])
-    return model.eval()
 
 
 def config_from_dict(cls, raw: dict):
     """Rebuild a (nested) config dataclass from its `dataclasses.asdict` form. Fields missing
     from `raw` take their defaults; unknown fields raise CheckpointError."""
-    import typing
-
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = set(raw) - names
@@ -74,55 +97,7 @@ def config_from_dict(cls, raw: dict):
     return cls(**values)
 
 
-def load_refiner(path: str | Path):
-    """K (KeypointRefiner, eval mode) from a checkpoint."""
-    from .models.keypoints import KeypointRefiner, KeypointRefinerConfig
-
-    payload = load_checkpoint(path, kind="keypoints")
-    model = KeypointRefiner(config_from_dict(KeypointRefinerConfig, payload["config"]))
-    model.load_state_dict(payload["state_dict"])
-    return model.eval()
-
-
-def load_estimator(path: str | Path):
-    """The image -> keypoint estimator (eval mode) from a checkpoint."""
-    from .models.estimator import EstimatorConfig, KeypointEstimator
-
-    payload = load_checkpoint(path, kind="estimator")
-    model = KeypointEstimator(config_from_dict(EstimatorConfig, payload["config"]))
-    model.load_state_dict(payload["state_dict"])
-    return model.eval()
-
-
-def load_two_hand_refiner(path: str | Path):
-    """R (TwoHandRefiner, eval mode) from a checkpoint."""
-    from .models.refine import RefineConfig, TwoHandRefiner
-
-    payload = load_checkpoint(path, kind="two_hand_refiner")
-    model = TwoHandRefiner(config_from_dict(RefineConfig, payload["config"]))
-    model.load_state_dict(payload["state_dict"])
-    return model.eval()
-
-
-def initial_config_from_dict(raw: dict):
-    """Rebuild a nested InitialConfig from its `dataclasses.asdict` form."""
-    from .models.attention import QueryAttentionConfig
-    from .models.halo import HaloConfig
-    from .models.image import DeconvDecoderConfig, ResNetConfig, ViTConfig
-    from .models.initial import InitialConfig
-
-    parts = {"halo": HaloConfig, "resnet": ResNetConfig, "decoder": DeconvDecoderConfig,
-             "vit": ViTConfig, "attention": QueryAttentionConfig}
-    # checkpoints from before `vit_input` existed patchified the RGB image
-    return InitialConfig(image_cond=raw["image_cond"], vit_input=raw.get("vit_input", "image"),
-                         **{name: cls(**raw[name]) for name, cls in parts.items()})
-
-
-def load_initial(path: str | Path):
-    """An InitialOccupancyNet (I, any image-conditioning variant; eval mode) from a checkpoint."""
-    from .models.initial import InitialOccupancyNet
-
-    payload = load_checkpoint(path, kind="initial")
-    model = InitialOccupancyNet(initial_config_from_dict(payload["config"]))
-    model.load_state_dict(payload["state_dict"])
-    return model.eval()
+def trained_steps(extra: dict) -> int | None:
+    """How many steps a checkpoint was trained for, from its `extra` (the trainer's "steps";
+    files from before the one trainer kept it in "train_config")."""
+    return extra.get("steps") or extra.get("train_config", {}).get("steps")

@@ -1,15 +1,46 @@
-"""The `im2hands` command line: generate-data, train (evaluate and reconstruct grow with the kit)."""
+"""The `im2hands` command line: one small function per subcommand over the library."""
 from __future__ import annotations
 
 import argparse
-import dataclasses
+import json
 import os
 import sys
 import time
+from pathlib import Path
 
+import torch
+
+from .apps.pipeline import ImagePipeline, default_camera, load_image, save_reconstruction
+from .apps.ship import SHIP_ORDER, ship
+from .apps.table_runs import TrainingCheckpointSource, profile_test_dir
+from .apps.wild import BUNDLE_WHEEL, PHOTO_FOV_DEG, build_bundle, reconstruct_photo
+from .checkpoints import SHIPPED, atomic_write
+from .data import TwoHandDataset, kit_samples_dir
 from .data.dataset import SPLIT_OFFSETS, default_cache_root, generate_split
 from .data.interactions import INTERACTIONS
+from .data.interhand import (
+    InterHandConfig,
+    configured_data_root,
+    prepare_interhand,
+    resolve_data_dir,
+)
 from .data.scene import GeneratorConfig
+from .evaluation.evaluate import evaluate_keypoints, evaluate_occupancy
+from .evaluation.reconstruction import ReconstructionConfig
+from .evaluation.tables import evaluate_table
+from .models.initial import IMAGE_CONDITIONS
+from .models.registry import VARIANTS, load_model, shipped_path
+from .models.two_hand_refiner import ABLATIONS
+from .models.two_stage import InitialPlusTwoHandRefiner
+from .training.runs import RunSpec, run_training
+from .training.settings import (
+    MODELS,
+    PROFILES,
+    SETTINGS_CLASSES,
+    get_profile,
+    settings_fields,
+    with_overrides,
+)
 
 
 def _generate_data(args: argparse.Namespace) -> int:
@@ -31,8 +62,6 @@ def _generate_data(args: argparse.Namespace) -> int:
 
 
 def _prepare_interhand(args: argparse.Namespace) -> int:
-    from .data.interhand import InterHandConfig, configured_data_root, prepare_interhand
-
     root = configured_data_root(args.root)
     if not root:
         raise ValueError("give --root (the InterHand2.6M folder) or set IM2HANDS_DATA_ROOT")
@@ -48,9 +77,6 @@ def _prepare_interhand(args: argparse.Namespace) -> int:
 
 def _real_data_dir(args, split: str, n_samples: int | None, profile: str = "fast"):
     """--data-root / $IM2HANDS_DATA_ROOT: the prepared InterHand2.6M folder, else None."""
-    from .data.interhand import configured_data_root, resolve_data_dir
-    from .profiles import get_profile
-
     if not configured_data_root(getattr(args, "data_root", None)) or getattr(args, "data_dir", None):
         return None
     return resolve_data_dir(split, args.data_root, n_samples, get_profile(profile).generator_config(),
@@ -58,35 +84,29 @@ def _real_data_dir(args, split: str, n_samples: int | None, profile: str = "fast
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .profiles import get_profile, with_overrides
-    from .trainer import RunSpec, run_training
 
     settings = with_overrides(get_profile(args.profile).settings(args.model), list(args.set))
     real = _real_data_dir(args, "train", settings.train_samples, args.profile)
     if real is not None:
         args.data_dir = str(real)
     spec = RunSpec(model=args.model, profile=args.profile, out=args.out or f"runs/{args.model}_{args.profile}",
-                   variant=args.variant, ablate=tuple(args.ablate), n_points=args.points,
+                   variant=args.variant or "", ablate=tuple(args.ablate), n_points=args.points or 0,
                    initial_checkpoint=args.initial or "", overrides=tuple(args.set), device=args.device,
                    resume=args.resume, keep_last=args.keep_last, data_dir=args.data_dir or "",
                    progress=not args.quiet, threads=args.threads)
     result = run_training(spec)
     if os.environ.get("RANK", "0") != "0":  # under torchrun only the main process reports
         return 0
-    log = result["log"]
-    print(f"trained {args.model} ({args.profile}) for {result['steps']} steps on {result['device']}: final loss "
+    log = result.log
+    print(f"trained {args.model} ({args.profile}) for {result.steps} steps on {result.device}: final loss "
           f"{sum(r['loss'] for r in log[-50:]) / max(len(log[-50:]), 1):.4f}, "
           f"{log[-1]['seconds'] / len(log):.3f} s per step" if log else "nothing to do")
-    print(f"weights: {result['final']} (sha256 {result['sha256'][:12]}); log: {result['out']}/log.csv, loss.png; "
-          f"resumable checkpoints: {result['out']}/checkpoints/")
+    print(f"weights: {result.final} (sha256 {result.sha256[:12]}); log: {result.out}/log.csv, loss.png; "
+          f"resumable checkpoints: {result.out}/checkpoints/")
     return 0
 
 
-def _data_dir(args) -> "Path":
-    from pathlib import Path
-
-    from .data import kit_samples_dir
-
+def _data_dir(args) -> Path:
     directory = Path(args.data_dir) if args.data_dir else kit_samples_dir()
     if not (directory / "test").is_dir() and not (directory / "train").is_dir():
         raise FileNotFoundError(f"no generated data in {directory} (expected train/ or test/ inside)")
@@ -94,30 +114,16 @@ def _data_dir(args) -> "Path":
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    import json
-    from pathlib import Path
-
-    from .atomic import atomic_write
-    from .checkpoints import SHIPPED, load_estimator, load_initial, load_refiner, load_two_hand_refiner
-    from .data import TwoHandDataset
-    from .evaluate import ReconstructionConfig, evaluate_keypoints, evaluate_occupancy
-
     if bool(args.model) == bool(args.table):
         raise ValueError("give either --model or --table")
     if args.threads:
-        import torch
-
         torch.set_num_threads(args.threads)
     if args.table:
-        from .tables import CheckpointSource, evaluate_table, profile_test_dir
-
         train_dir = ""
         if args.train_missing:  # with a data root, missing variants train on its frames too
-            from .profiles import get_profile
-
             most = max(settings.train_samples for settings in get_profile(args.profile).models.values())
             train_dir = str(_real_data_dir(args, "train", most, args.profile) or "")
-        source = CheckpointSource(profile=args.profile, runs=Path(args.runs), train_missing=args.train_missing,
+        source = TrainingCheckpointSource(profile=args.profile, runs=Path(args.runs), train_missing=args.train_missing,
                                   overrides=tuple(args.set), progress=not args.quiet, threads=args.threads,
                                   data_dir=train_dir)
         samples = args.samples if args.samples is not None else 16
@@ -133,25 +139,23 @@ def _evaluate(args: argparse.Namespace) -> int:
         return 0
     samples = args.samples if args.samples is not None else 4
     directory = _real_data_dir(args, args.split, samples) or _data_dir(args)
-    default = {"i": SHIPPED / f"i_{args.variant}_fast.pt", "ir": SHIPPED / "r_fast.pt", "k": SHIPPED / "k_fast.pt",
-               "estimator": SHIPPED / "estimator_fast.pt"}[args.model]
-    checkpoint = Path(args.checkpoint) if args.checkpoint else default
+    default = {"i": f"i_{args.variant}", "ir": "r", "k": "k", "estimator": "estimator"}[args.model]
+    checkpoint = Path(args.checkpoint) if args.checkpoint else shipped_path(default)
     split = TwoHandDataset(directory, args.split)
     indices = range(min(samples, len(split)))
     recon = ReconstructionConfig(resolution=args.resolution, coarse_resolution=max(args.resolution // 4, 4))
     if args.model in ("i", "ir"):
-        model = load_initial(checkpoint) if args.model == "i" else None
-        if args.model == "ir":
-            from .refine_inputs import InitialPlusRefinement
-
-            initial = load_initial(Path(args.initial) if args.initial else SHIPPED / "i_attention_fast.pt")
-            model = InitialPlusRefinement(initial, load_two_hand_refiner(checkpoint))
+        if args.model == "i":
+            model = load_model(checkpoint, "i")
+        else:
+            initial = load_model(Path(args.initial) if args.initial else shipped_path("i"), "i")
+            model = InitialPlusTwoHandRefiner(initial, load_model(checkpoint, "r"))
         result = evaluate_occupancy(model, split, indices, recon, progress=not args.quiet)
     else:
         keypoint_split = TwoHandDataset(directory, args.split, n_queries=2)
-        refiner = load_refiner(checkpoint) if args.model == "k" else None
-        estimator = load_estimator(checkpoint) if args.model == "estimator" else (
-            load_estimator(SHIPPED / "estimator_fast.pt") if (SHIPPED / "estimator_fast.pt").is_file() else None)
+        refiner = load_model(checkpoint, "k") if args.model == "k" else None
+        estimator = load_model(checkpoint, "estimator") if args.model == "estimator" else (
+            load_model("estimator") if shipped_path("estimator").is_file() else None)
         result = evaluate_keypoints(keypoint_split, indices, refiner=refiner, estimator=estimator,
                                     progress=not args.quiet)
     units = {"iou": "", "chamfer_mm": " mm", "penetration_cm3": " cm^3"}
@@ -167,17 +171,11 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _reconstruct(args: argparse.Namespace) -> int:
-    from .data import TwoHandDataset
-    from .evaluate import ReconstructionConfig
-    from .pipeline import ImagePipeline, default_camera, load_image
-
     if bool(args.image) == bool(args.sample):
         raise ValueError("give either an IMAGE file or --sample SPLIT:INDEX")
     pipeline = ImagePipeline(use_refinement=not args.no_refine)
     recon = ReconstructionConfig(resolution=args.resolution, coarse_resolution=max(args.resolution // 4, 4))
     if args.estimator == "mediapipe":
-        from .wild import PHOTO_FOV_DEG, reconstruct_photo
-
         if not args.image:
             raise ValueError("--estimator mediapipe needs an IMAGE file (a photo), not --sample")
         result = reconstruct_photo(args.image, pipeline, args.fov or PHOTO_FOV_DEG, recon, mirrored=args.mirrored)
@@ -195,8 +193,6 @@ def _reconstruct(args: argparse.Namespace) -> int:
 
 
 def _write_reconstruction(result, out) -> int:
-    from .pipeline import save_reconstruction
-
     empty = [side for side, mesh in zip(("right", "left"), result.meshes) if not len(mesh.faces)]
     for path in save_reconstruction(result, out):
         print(f"wrote {path}")
@@ -205,9 +201,14 @@ def _write_reconstruction(result, out) -> int:
     return 0
 
 
-def _fetch_landmarker(args: argparse.Namespace) -> int:
-    from .wild import BUNDLE_WHEEL, build_bundle
+def _ship(args: argparse.Namespace) -> int:
+    for stem in (SHIP_ORDER if args.variant == "all" else (args.variant,)):
+        result = ship(stem, args.runs, args.dest, tuple(args.set), args.threads, not args.quiet, args.data_root)
+        print(json.dumps(result, indent=1))
+    return 0
 
+
+def _fetch_landmarker(args: argparse.Namespace) -> int:
     path = build_bundle(args.out, args.wheel)
     print(f"hand-landmarker bundle from {BUNDLE_WHEEL}: {path} (provenance: {path.with_name('provenance.json')})")
     return 0
@@ -258,10 +259,6 @@ def build_parser() -> argparse.ArgumentParser:
     prep.add_argument("--quiet", action="store_true", help="no progress bar")
     prep.set_defaults(func=_prepare_interhand)
 
-    from .models.initial import IMAGE_CONDITIONS
-    from .models.refine import ABLATIONS
-    from .profiles import MODELS, PROFILES, TrainSettings
-
     train = sub.add_parser(
         "train", help="train HALO, I, K, the keypoint estimator or R with a profile",
         description="Train one model of the pipeline. A profile (fast: CPU minutes; colab: one GPU, "
@@ -269,15 +266,16 @@ def build_parser() -> argparse.ArgumentParser:
                     "optimiser; --set changes any training setting. Checkpoints are written "
                     "atomically every checkpoint_every steps; after a crash or a kill, the same "
                     "command with --resume continues exactly where the last checkpoint left off.",
-        epilog="training settings for --set: " + ", ".join(f.name for f in dataclasses.fields(TrainSettings))
+        epilog="training settings for --set, per model: " + "; ".join(
+            f"{name}: {', '.join(settings_fields(cls))}" for name, cls in SETTINGS_CLASSES.items())
                + ". Example: im2hands train --model i --variant pixel_aligned --set steps=300 --set lr=5e-4")
     train.add_argument("--model", choices=MODELS, required=True,
                        help="halo | i (initial occupancy) | k (keypoint refinement) | estimator | r (two-hand refinement)")
     train.add_argument("--profile", choices=sorted(PROFILES), default="fast")
-    train.add_argument("--variant", choices=IMAGE_CONDITIONS, default="attention", help="I: image conditioning")
+    train.add_argument("--variant", choices=IMAGE_CONDITIONS, help="I: image conditioning (default attention)")
     train.add_argument("--ablate", choices=ABLATIONS, action="append",
                        default=[], help="R: switch a part off (repeatable)")
-    train.add_argument("--points", type=int, default=512, help="R: iso-surface points per hand (256/512/1024)")
+    train.add_argument("--points", type=int, help="R: iso-surface points per hand (256/512/1024; default 512)")
     train.add_argument("--initial", help="R: the I checkpoint it refines (default: the shipped attention I)")
     train.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override a training setting")
     train.add_argument("--out", help="run folder (default runs/<model>_<profile>)")
@@ -314,7 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--checkpoint", help="default: the shipped fast checkpoint of the model")
     ev.add_argument("--variant", choices=IMAGE_CONDITIONS, default="attention", help="I: which shipped variant")
     ev.add_argument("--initial", help="ir: the I checkpoint under R (default: the shipped attention I)")
-    ev.add_argument("--data-dir", help="generated data folder (default: data_samples/<key>)")
+    ev.add_argument("--data-dir", help="generated data folder (default: the committed kit samples)")
     ev.add_argument("--data-root", help="evaluate on InterHand2.6M at this root (default $IM2HANDS_DATA_ROOT)")
     ev.add_argument("--split", default="test", choices=list(SPLIT_OFFSETS))
     ev.add_argument("--samples", type=int, help="first N samples of the split (default: 16 for --table, the whole "
@@ -331,7 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      "centred pinhole with --fov); a kit sample brings its own.")
     rec.add_argument("image", nargs="?", help="a PNG or JPEG image of two hands")
     rec.add_argument("--sample", help="instead of an image: a kit data sample, e.g. test:0")
-    rec.add_argument("--data-dir", help="generated data folder for --sample (default: data_samples/<key>)")
+    rec.add_argument("--data-dir", help="generated data folder for --sample (default: the committed kit samples)")
     rec.add_argument("--fov", type=float, help="assumed horizontal field of view in degrees (default 32.5 for the "
                                                 "kit's estimator, 65 for a photo with --estimator mediapipe)")
     rec.add_argument("--estimator", choices=["kit", "mediapipe"], default="kit",
@@ -342,6 +340,20 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--resolution", type=int, default=64, help="Marching Cubes grid (default 64)")
     rec.add_argument("--out", required=True, help="output folder")
     rec.set_defaults(func=_reconstruct)
+
+    ship_cmd = sub.add_parser(
+        "ship", help="train, evaluate and write a shipped fast-profile checkpoint",
+        description="Train a variant with the fast profile through the same trainer as `im2hands train` (resuming a "
+                    "stopped run in --runs), evaluate it on the test split and write <dest>/<variant>_fast.pt with "
+                    "its metrics and its MANIFEST.json entry. 'all' ships every variant, I before R.")
+    ship_cmd.add_argument("variant", choices=[*VARIANTS, "all"], help="a registry variant, or all")
+    ship_cmd.add_argument("--runs", default="runs/ship", help="run folders (default runs/ship/<variant>)")
+    ship_cmd.add_argument("--dest", default=str(SHIPPED), help="where the shipped weights go (default: the package's)")
+    ship_cmd.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override a training setting")
+    ship_cmd.add_argument("--data-root", default="", help="data cache root (default $IM2HANDS_CACHE)")
+    ship_cmd.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    ship_cmd.add_argument("--quiet", action="store_true", help="no progress bar")
+    ship_cmd.set_defaults(func=_ship)
 
     fetch = sub.add_parser("fetch-landmarker", help="build MediaPipe's hand-landmarker bundle for photos (once)",
                            description="Download the mediapipe 0.10.21 wheel from the package index with pip "

@@ -13,33 +13,46 @@ import dataclasses
 import hashlib
 import pickle
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest
 import torch
 
-from im2hands_lite.baselines import TemplateIKBaseline, TemplateIKConfig, fit_template
-from im2hands_lite.checkpoints import (SHIPPED, CheckpointError, load_checkpoint, load_estimator, load_halo,
-                                       load_initial, load_refiner, load_two_hand_refiner)
+from im2hands_lite.apps.pipeline import ImageError, load_image
+from im2hands_lite.apps.table_runs import TrainingCheckpointSource
+from im2hands_lite.checkpoints import SHIPPED, CheckpointError, load_checkpoint
 from im2hands_lite.cli import main
-from im2hands_lite.data import ShardError, TwoHandDataset, generate_split, kit_samples_dir, read_shard, write_shard
+from im2hands_lite.data import (
+    ShardError,
+    TwoHandDataset,
+    generate_split,
+    kit_samples_dir,
+    read_shard,
+    write_shard,
+)
 from im2hands_lite.data.interhand import InterHandConfig, InterHandFormatError, prepare_interhand
 from im2hands_lite.data.interhand_fixture import write_fixture_interhand
-from im2hands_lite.evaluate import reconstruct_pair
+from im2hands_lite.evaluation.baselines import TemplateIKBaseline, TemplateIKConfig, fit_template
+from im2hands_lite.evaluation.metrics import two_hand_metrics
+from im2hands_lite.evaluation.reconstruction import reconstruct_pair
+from im2hands_lite.evaluation.tables import CheckpointSource, evaluate_table
 from im2hands_lite.hand.joints import check_keypoints
 from im2hands_lite.hand.mano import ManoFormatError, fixture_mano_arrays, load_mano_model
 from im2hands_lite.hand.model import HandModel
-from im2hands_lite.metrics import two_hand_metrics
 from im2hands_lite.models.halo import HaloModel
-from im2hands_lite.models.refine import RefineConfig
-from im2hands_lite.pipeline import ImageError, load_image
-from im2hands_lite.profiles import TrainSettings, get_profile, parse_override, with_overrides
-from im2hands_lite.tables import CheckpointSource, evaluate_table
-from im2hands_lite.trainer import RunSpec, run_training
+from im2hands_lite.models.registry import load_model
+from im2hands_lite.models.two_hand_refiner import TwoHandRefinerConfig
+from im2hands_lite.training.runs import RunSpec, run_training
+from im2hands_lite.training.settings import (
+    TrainSettings,
+    get_profile,
+    parse_override,
+    with_overrides,
+)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -83,9 +96,9 @@ def _with(**fields) -> dict[str, torch.Tensor]:
 
 @cache
 def _shipped(kind: str):
-    loaders = {"i": lambda: load_initial(SHIPPED / "i_attention_fast.pt"),
-               "k": lambda: load_refiner(SHIPPED / "k_fast.pt"),
-               "estimator": lambda: load_estimator(SHIPPED / "estimator_fast.pt")}
+    loaders = {"i": lambda: load_model(SHIPPED / "i_attention_fast.pt"),
+               "k": lambda: load_model(SHIPPED / "k_fast.pt"),
+               "estimator": lambda: load_model(SHIPPED / "estimator_fast.pt")}
     return loaders[kind]()
 
 
@@ -328,22 +341,22 @@ ROWS = [
                      "must be positive"), id="cli-generate-data-zero-samples"),
 
     # -- checkpoints: an interrupted download, a random file, the wrong model's weights, a typo
-    pytest.param(Bad(lambda tmp: load_refiner(tmp / "k.pt"), CheckpointError, r"k\.pt is corrupt or not a kit",
+    pytest.param(Bad(lambda tmp: load_model(tmp / "k.pt"), CheckpointError, r"k\.pt is corrupt or not a kit",
                      _truncated(SHIPPED / "k_fast.pt", "k.pt")), id="checkpoint-truncated"),
-    pytest.param(Bad(lambda tmp: load_initial(tmp / "i.pt"), CheckpointError, r"i\.pt is corrupt or not a kit",
+    pytest.param(Bad(lambda tmp: load_model(tmp / "i.pt"), CheckpointError, r"i\.pt is corrupt or not a kit",
                      _write("i.pt", np.random.default_rng(0).bytes(4096))), id="checkpoint-random-bytes"),
-    pytest.param(Bad(lambda tmp: load_initial(tmp / "k.pt"), CheckpointError,
-                     "holds a 'keypoints' model, expected 'initial'", _copy(SHIPPED / "k_fast.pt", "k.pt")),
+    pytest.param(Bad(lambda tmp: load_model(tmp / "k.pt", "i"), CheckpointError,
+                     "holds a 'keypoints' model, expected 'i'", _copy(SHIPPED / "k_fast.pt", "k.pt")),
                  id="checkpoint-K-as-I"),
-    pytest.param(Bad(lambda tmp: load_two_hand_refiner(tmp / "i.pt"), CheckpointError,
-                     "holds a 'initial' model, expected 'two_hand_refiner'",
+    pytest.param(Bad(lambda tmp: load_model(tmp / "i.pt", "r"), CheckpointError,
+                     "holds a 'initial' model, expected 'r'",
                      _copy(SHIPPED / "i_none_fast.pt", "i.pt")), id="checkpoint-I-as-R"),
-    pytest.param(Bad(lambda tmp: load_halo(tmp / "e.pt"), CheckpointError, "expected 'halo'",
+    pytest.param(Bad(lambda tmp: load_model(tmp / "e.pt", "halo"), CheckpointError, "expected 'halo'",
                      _copy(SHIPPED / "estimator_fast.pt", "e.pt")), id="checkpoint-estimator-as-HALO"),
     pytest.param(Bad(lambda tmp: load_checkpoint(tmp / "plain.pt"), CheckpointError, "lacks kind/config/state_dict",
                      lambda tmp: torch.save({"weights": torch.zeros(2)}, tmp / "plain.pt")),
                  id="checkpoint-plain-torch-file"),
-    pytest.param(Bad(lambda tmp: load_estimator(tmp / "estimator_fats.pt"), CheckpointError, "checkpoint not found"),
+    pytest.param(Bad(lambda tmp: load_model(tmp / "estimator_fats.pt"), CheckpointError, "checkpoint not found"),
                  id="checkpoint-missing"),
     pytest.param(Bad(lambda tmp: main(["evaluate", "--model", "k", "--checkpoint", str(tmp / "k.pt"), "--samples", "1",
                                        "--out", str(tmp / "metrics.json"), "--quiet"]), CLI, "corrupt or not a kit",
@@ -408,7 +421,7 @@ ROWS = [
                  id="with_overrides-negative-lr"),
     pytest.param(Bad(lambda tmp: with_overrides(TrainSettings(), {"speed": 3}), ValueError,
                      r"unknown training setting\(s\) \['speed'\]"), id="with_overrides-dict-unknown-field"),
-    pytest.param(Bad(lambda tmp: RefineConfig(**{"bogus": False}), TypeError, "bogus"), id="RefineConfig-bogus"),
+    pytest.param(Bad(lambda tmp: TwoHandRefinerConfig(**{"bogus": False}), TypeError, "bogus"), id="TwoHandRefinerConfig-bogus"),
     pytest.param(Bad(lambda tmp: RunSpec(model="r", ablate=("bogus",)), ValueError,
                      r"unknown ablation\(s\) \['bogus'\].*init_occ_cond"), id="RunSpec-unknown-ablation"),
     pytest.param(Bad(lambda tmp: RunSpec(model="nope"), ValueError, "unknown model 'nope'"),
@@ -421,7 +434,7 @@ ROWS = [
                  id="evaluate_table-unknown"),
     pytest.param(Bad(lambda tmp: CheckpointSource().path("x"), ValueError, "unknown variant 'x'.*i_attention"),
                  id="CheckpointSource-unknown-variant"),
-    pytest.param(Bad(lambda tmp: CheckpointSource(profile="turbo"), ValueError, "unknown profile 'turbo'"),
+    pytest.param(Bad(lambda tmp: TrainingCheckpointSource(profile="turbo"), ValueError, "unknown profile 'turbo'"),
                  id="CheckpointSource-unknown-profile"),
     pytest.param(Bad(lambda tmp: main(["train", "--model", "r", "--ablate", "bogus", "--out", str(tmp / "run")]), CLI,
                      "invalid choice: 'bogus'"), id="cli-train-unknown-ablation"),

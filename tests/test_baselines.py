@@ -3,7 +3,12 @@ import numpy as np
 import pytest
 import torch
 
-from im2hands_lite.baselines import TemplateIKBaseline, TemplateIKConfig, fit_template, similarity_alignment
+from im2hands_lite.evaluation.baselines import (
+    TemplateIKBaseline,
+    TemplateIKConfig,
+    fit_template,
+    similarity_alignment,
+)
 from im2hands_lite.geometry.rotations import axis_angle_to_matrix
 from im2hands_lite.hand.model import HandModel
 
@@ -53,7 +58,7 @@ def test_fit_rejects_bad_keypoints():
 
 def test_baseline_meshes_both_hands_of_a_kit_sample():
     from im2hands_lite.data import TwoHandDataset, kit_samples_dir
-    from im2hands_lite.metrics import two_hand_metrics
+    from im2hands_lite.evaluation.metrics import two_hand_metrics
 
     data = TwoHandDataset(kit_samples_dir(), "test")
     sample = data.sample(1)

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from im2hands_lite.apps.pipeline import ImageError, default_camera, load_image
 from im2hands_lite.cli import main
 from im2hands_lite.data import TwoHandDataset, kit_samples_dir
-from im2hands_lite.pipeline import ImageError, default_camera, load_image
 
 
 def test_reconstruct_a_kit_sample_and_an_image_file(tmp_path, capsys):

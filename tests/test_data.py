@@ -7,9 +7,17 @@ import pytest
 import torch
 
 from im2hands_lite.cli import main as cli_main
-from im2hands_lite.data import (INTERACTIONS, GeneratorConfig, ShardError, TwoHandDataset,
-                                generate_sample, generate_split, kit_samples_dir, read_shard,
-                                write_shard)
+from im2hands_lite.data import (
+    INTERACTIONS,
+    GeneratorConfig,
+    ShardError,
+    TwoHandDataset,
+    generate_sample,
+    generate_split,
+    kit_samples_dir,
+    read_shard,
+    write_shard,
+)
 from im2hands_lite.data.dataset import config_dir
 from im2hands_lite.data.interactions import penetration_depth
 from im2hands_lite.geometry.inside import contains

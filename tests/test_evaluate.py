@@ -3,10 +3,16 @@ import numpy as np
 import pytest
 import torch
 
-from im2hands_lite.checkpoints import CheckpointError, load_checkpoint, load_halo, save_checkpoint
+from im2hands_lite.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
 from im2hands_lite.data import TwoHandDataset, kit_samples_dir
-from im2hands_lite.evaluate import ReconstructionConfig, evaluate_halo, reconstruct_hand, reconstruct_pair
+from im2hands_lite.evaluation.evaluate import evaluate_occupancy
+from im2hands_lite.evaluation.reconstruction import (
+    ReconstructionConfig,
+    reconstruct_hand,
+    reconstruct_pair,
+)
 from im2hands_lite.models.halo import HaloConfig, HaloModel
+from im2hands_lite.models.registry import load_model
 
 SMALL = ReconstructionConfig(resolution=32, coarse_resolution=16)
 
@@ -47,7 +53,7 @@ def test_reconstruct_pair_gives_closed_world_meshes(sample):
 
 def test_evaluate_rows_and_means(sample):
     dataset = TwoHandDataset(kit_samples_dir(), "test")
-    result = evaluate_halo(CapsuleHalo(), dataset, indices=[0, 1], config=SMALL, n_points=4000,
+    result = evaluate_occupancy(CapsuleHalo(), dataset, indices=[0, 1], config=SMALL, n_points=4000,
                            progress=False)
     assert [r["index"] for r in result["rows"]] == [0, 1]
     assert 0.2 < result["mean"]["iou"] < 1.0  # capsules are a rough but real hand
@@ -69,7 +75,7 @@ def test_checkpoint_round_trip_and_errors(tmp_path):
     path = tmp_path / "halo.pt"
     sha = save_checkpoint(path, model, "halo", model.config, steps=3)
     assert len(sha) == 64 and list(tmp_path.iterdir()) == [path]  # no temp file left
-    loaded = load_halo(path)
+    loaded = load_model(path)
     assert loaded.config == model.config
     for a, b in zip(model.state_dict().values(), loaded.state_dict().values()):
         assert torch.equal(a, b)
@@ -79,6 +85,6 @@ def test_checkpoint_round_trip_and_errors(tmp_path):
     truncated = tmp_path / "truncated.pt"
     truncated.write_bytes(path.read_bytes()[:500])
     with pytest.raises(CheckpointError, match="corrupt"):
-        load_halo(truncated)
+        load_model(truncated)
     with pytest.raises(CheckpointError, match="not found"):
-        load_halo(tmp_path / "missing.pt")
+        load_model(tmp_path / "missing.pt")

@@ -8,7 +8,9 @@ from im2hands_lite.hand import HandModel
 from im2hands_lite.hand.joints import BONE_TAILS, MIDDLE_MCP, WRIST
 from im2hands_lite.models.canonical import HALO_SCALE, minimal_rotation, mirror_x
 from im2hands_lite.models.halo import HaloConfig, HaloModel, stack_hands
-from im2hands_lite.train import HaloTrainConfig, occupancy_loss, train_halo
+from im2hands_lite.training.losses import occupancy_loss
+from im2hands_lite.training.settings import OccupancyTrainSettings
+from im2hands_lite.training.trainer import train
 
 
 @pytest.fixture(scope="module")
@@ -149,8 +151,8 @@ def test_tiny_overfit_loss_falls():
     seen = []
     original = model.predict
     model.predict = lambda batch: seen.append(batch["queries"].shape) or original(batch)
-    log = train_halo(model, dataset, HaloTrainConfig(steps=60, batch_size=1, lr=3e-3, n_queries=256),
-                     progress=False)
+    log = train(model, dataset, OccupancyTrainSettings(steps=60, batch_size=1, lr=3e-3, n_queries=256),
+                progress=False).log
     assert seen[0] == (1, 2, 256, 3)
     first, last = np.mean([r["loss"] for r in log[:5]]), np.mean([r["loss"] for r in log[-5:]])
     assert last < 0.6 * first, (first, last)

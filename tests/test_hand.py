@@ -4,8 +4,7 @@ import pytest
 import torch
 import trimesh
 
-from im2hands_lite.hand import (JOINT_LIMITS, JOINT_NAMES, AssetError, HandModel,
-                                load_hand_asset)
+from im2hands_lite.hand import JOINT_LIMITS, JOINT_NAMES, AssetError, HandModel, load_hand_asset
 from im2hands_lite.hand.asset import DEFAULT_ASSET
 from im2hands_lite.hand.joints import BONE_HEADS, BONE_PARENTS, BONE_TAILS, SKELETON_EDGES, WRIST
 

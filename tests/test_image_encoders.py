@@ -17,7 +17,6 @@ from im2hands_lite.models.image import (
     paper_image_config,
 )
 
-
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 

@@ -7,12 +7,15 @@ import torch
 
 from im2hands_lite.data import TwoHandDataset, kit_samples_dir
 from im2hands_lite.geometry.camera import PinholeCamera
-from im2hands_lite.models.attention import (QueryAttentionConfig, QueryImageAttention, project_points,
-                                            sample_pixel_aligned)
+from im2hands_lite.models.attention import (
+    QueryAttentionConfig,
+    QueryImageAttention,
+    project_points,
+    sample_pixel_aligned,
+)
 from im2hands_lite.models.halo import stack_hands
 from im2hands_lite.models.image import paper_image_config
 from im2hands_lite.models.initial import IMAGE_CONDITIONS, InitialConfig, InitialOccupancyNet
-
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
@@ -146,14 +149,15 @@ def test_unknown_variant_is_named():
 
 
 def test_checkpoint_round_trip_and_reconstruction(tmp_path):
-    from im2hands_lite.checkpoints import CheckpointError, load_halo, load_initial, save_checkpoint
-    from im2hands_lite.evaluate import ReconstructionConfig, reconstruct_pair
+    from im2hands_lite.checkpoints import CheckpointError, save_checkpoint
+    from im2hands_lite.evaluation.reconstruction import ReconstructionConfig, reconstruct_pair
+    from im2hands_lite.models.registry import load_model
 
     torch.manual_seed(0)
     model = InitialOccupancyNet(InitialConfig(image_cond="pixel_aligned")).eval()
     path = tmp_path / "i.pt"
-    save_checkpoint(path, model, "initial", model.config)
-    loaded = load_initial(path)
+    save_checkpoint(path, model, "i", model.config)
+    loaded = load_model(path, "i")
     assert loaded.config == model.config
     sample = TwoHandDataset(kit_samples_dir(), "test").sample(0)
     a = reconstruct_pair(model, sample, ReconstructionConfig(resolution=32, coarse_resolution=16))
@@ -161,7 +165,7 @@ def test_checkpoint_round_trip_and_reconstruction(tmp_path):
     assert [r.n_evaluations for r in a] == [r.n_evaluations for r in b] and a[0].n_evaluations > 0
     assert np.array_equal(a[0].values, b[0].values)  # the same image-conditioned occupancy
     with pytest.raises(CheckpointError, match="expected 'halo'"):
-        load_halo(path)
+        load_model(path, "halo")
 
 
 def test_attention_variant_trains_the_image_encoder_through_the_vit(batch):

@@ -7,10 +7,25 @@ import trimesh
 
 from im2hands_lite.cli import main
 from im2hands_lite.data import GeneratorConfig, TwoHandDataset
-from im2hands_lite.data.interhand import (InterHandConfig, InterHandFormatError, close_wrist, crop_box, crop_image,
-                                          interhand_camera, prepare_interhand, resolve_data_dir, select_frames)
-from im2hands_lite.data.interhand_fixture import (FIXTURE_CAMERA_DISTANCE_MM, FIXTURE_FOCAL, FIXTURE_PRINCIPAL,
-                                                  expected_frames, fixture_cameras, write_fixture_interhand)
+from im2hands_lite.data.interhand import (
+    InterHandConfig,
+    InterHandFormatError,
+    close_wrist,
+    crop_box,
+    crop_image,
+    interhand_camera,
+    prepare_interhand,
+    resolve_data_dir,
+    select_frames,
+)
+from im2hands_lite.data.interhand_fixture import (
+    FIXTURE_CAMERA_DISTANCE_MM,
+    FIXTURE_FOCAL,
+    FIXTURE_PRINCIPAL,
+    expected_frames,
+    fixture_cameras,
+    write_fixture_interhand,
+)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 SMALL = GeneratorConfig(image_size=128, n_queries=256)
@@ -115,14 +130,14 @@ def test_prepared_frames_read_like_synthetic_samples(prepared):
 
 
 def test_one_training_step_on_prepared_frames(prepared, tmp_path):
-    from im2hands_lite.checkpoints import load_initial
-    from im2hands_lite.trainer import RunSpec, run_training
+    from im2hands_lite.models.registry import load_model
+    from im2hands_lite.training.runs import RunSpec, run_training
 
     result = run_training(RunSpec(model="i", out=str(tmp_path / "run"), data_dir=str(prepared), progress=False,
                                   overrides=("steps=1", "batch_size=2", "train_samples=4", "n_queries=128"),
                                   threads=1))
-    assert result["steps"] == 1 and np.isfinite(result["log"][0]["loss"])
-    assert load_initial(result["final"]) is not None
+    assert result.steps == 1 and np.isfinite(result.log[0]["loss"])
+    assert load_model(result.final) is not None
 
 
 def test_missing_and_broken_files_say_what_was_expected(tree, tmp_path):
@@ -168,8 +183,9 @@ def test_data_root_switches_the_cli_and_the_resolver(tree, tmp_path, monkeypatch
 ])
 def test_notebooks_accept_an_interhand_data_root(notebook, parameters, tree, tmp_path, monkeypatch):
     """Notebooks 01 and 07 run end to end with DATA_ROOT pointing at an InterHand2.6M tree."""
-    import papermill
     from pathlib import Path
+
+    import papermill
 
     notebooks = Path(__file__).resolve().parents[1] / "notebooks"
     monkeypatch.setenv("IM2HANDS_CACHE", str(tmp_path / "cache"))

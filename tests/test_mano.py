@@ -10,10 +10,21 @@ import pytest
 import torch
 
 from im2hands_lite.geometry.rotations import axis_angle_to_matrix
-from im2hands_lite.hand import (JOINT_NAMES, MANO_TO_INTERHAND, ManoConfig, ManoFormatError,
-                                ManoLayer, fix_left_shapedirs, load_mano_model)
-from im2hands_lite.hand.mano import (MANO_PARENTS, MANO_TIP_VERTICES, fixture_mano_arrays,
-                                     write_fixture_mano)
+from im2hands_lite.hand import (
+    JOINT_NAMES,
+    MANO_TO_INTERHAND,
+    ManoConfig,
+    ManoFormatError,
+    ManoLayer,
+    fix_left_shapedirs,
+    load_mano_model,
+)
+from im2hands_lite.hand.mano import (
+    MANO_PARENTS,
+    MANO_TIP_VERTICES,
+    fixture_mano_arrays,
+    write_fixture_mano,
+)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -1,13 +1,11 @@
-"""Tests for im2hands_lite.metrics against hand-computed cases."""
+"""Tests for im2hands_lite.evaluation.metrics against hand-computed cases."""
 
 import numpy as np
 import pytest
 import torch
 import trimesh
 
-from im2hands_lite.geometry import mesh_volume
-from im2hands_lite.hand.joints import MIDDLE_MCP
-from im2hands_lite.metrics import (
+from im2hands_lite.evaluation.metrics import (
     align_by_middle_joint,
     chamfer_l1,
     hand_metrics,
@@ -20,6 +18,8 @@ from im2hands_lite.metrics import (
     to_mm,
     two_hand_metrics,
 )
+from im2hands_lite.geometry import mesh_volume
+from im2hands_lite.hand.joints import MIDDLE_MCP
 
 N = 50_000  # Monte Carlo points: IoU std ~0.003 here, well inside the 0.01 tolerances
 

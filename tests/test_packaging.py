@@ -8,7 +8,11 @@ import re
 import shutil
 import subprocess
 import sys
-import tomllib
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
 import zipfile
 from pathlib import Path
 
@@ -191,6 +195,9 @@ def test_wheel_contains_package_assets_and_entry_point(tmp_path):
     shipped = [p for p in assets.glob("*") if p.suffix in {".npz", ".md", ".json"}] if assets.is_dir() else []
     for p in shipped:
         assert f"im2hands_lite/hand/assets/{p.name}" in names, f"{p.name} missing from wheel"
+    weights = sorted(p.name for p in (REPO / "im2hands_lite" / "weights").glob("*.pt"))
+    assert weights and all(f"im2hands_lite/weights/{name}" in names for name in weights), "weights missing from wheel"
+    assert "im2hands_lite/weights/MANIFEST.json" in names
 
     (ep,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
     entry_points = zipfile.ZipFile(wheel).read(ep).decode()
@@ -264,7 +271,7 @@ def test_shipped_checkpoints_match_their_manifest():
 
     manifest = json.loads((SHIPPED / "MANIFEST.json").read_text())
     files = sorted(p.name for p in SHIPPED.glob("*.pt"))
-    assert sorted(manifest["checkpoints"]) == files, "run scripts/write_checkpoint_manifest.py"
+    assert sorted(manifest["checkpoints"]) == files, "run im2hands ship (it rewrites the manifest)"
     for name, entry in manifest["checkpoints"].items():
         data = (SHIPPED / name).read_bytes()
         assert hashlib.sha256(data).hexdigest() == entry["sha256"], f"{name} changed: rerun the manifest script"

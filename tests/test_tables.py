@@ -5,8 +5,8 @@ import pytest
 
 from im2hands_lite.cli import main
 from im2hands_lite.data import TwoHandDataset, kit_samples_dir
-from im2hands_lite.evaluate import ReconstructionConfig
-from im2hands_lite.tables import BASELINE, PAPER, evaluate_table
+from im2hands_lite.evaluation.reconstruction import ReconstructionConfig
+from im2hands_lite.evaluation.tables import BASELINE, PAPER, evaluate_table
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 COARSE = ReconstructionConfig(resolution=16, coarse_resolution=8)
@@ -46,8 +46,9 @@ def test_table_s3_and_the_cli(tmp_path, capsys):
 
 
 def test_missing_variants_are_named_or_trained(tmp_path):
-    from im2hands_lite.checkpoints import load_refiner
-    from im2hands_lite.tables import CheckpointSource
+    from im2hands_lite.apps.table_runs import TrainingCheckpointSource
+    from im2hands_lite.evaluation.tables import CheckpointSource
+    from im2hands_lite.models.registry import load_model
 
     source = CheckpointSource(profile="colab", runs=tmp_path)
     assert not source.available("k")
@@ -57,11 +58,11 @@ def test_missing_variants_are_named_or_trained(tmp_path):
         source.path("r_2048")
     # the fast profile uses the shipped file unless settings are overridden
     assert CheckpointSource().path("k").name == "k_fast.pt"
-    trained = CheckpointSource(profile="fast", runs=tmp_path, train_missing=True, progress=False, threads=1,
+    trained = TrainingCheckpointSource(profile="fast", runs=tmp_path, train_missing=True, progress=False, threads=1,
                                overrides=("steps=3", "batch_size=2", "train_samples=4", "checkpoint_every=2"),
                                data_dir=str(kit_samples_dir()))
     path = trained.path("k")
-    assert path == tmp_path / "fast" / "k" / "final.pt" and load_refiner(path) is not None
+    assert path == tmp_path / "fast" / "k" / "final.pt" and load_model(path) is not None
     assert trained.path("k") == path  # found, not retrained
     assert path.stat().st_mtime_ns == trained.path("k").stat().st_mtime_ns
 
@@ -79,7 +80,7 @@ def test_cli_table_with_profile_writes_its_outputs(tmp_path, capsys):
 
 
 def test_orderings_compare_the_kit_with_the_paper():
-    from im2hands_lite.tables import TableResult, orderings, orderings_markdown
+    from im2hands_lite.evaluation.tables import TableResult, orderings, orderings_markdown
 
     rows = [{"variant": v, "paper_iou": p, "paper_chamfer_mm": c} for v, (p, c) in PAPER["S1"].items()]
     kit = {"I - ImageCond": 0.93, "I - QueryImageAtt": 0.888, "I": 0.872, "I + R - InitOccCond": 0.60,
@@ -99,7 +100,7 @@ def test_orderings_compare_the_kit_with_the_paper():
 
 
 def test_written_tables_read_back(tmp_path):
-    from im2hands_lite.tables import TableResult
+    from im2hands_lite.evaluation.tables import TableResult
 
     rows = [{"variant": v, "iou": 0.5 + 0.01 * k, "chamfer_mm": 2.0, "penetration_cm3": 0.1, "paper_iou": p,
              "paper_chamfer_mm": c, "checkpoints": "x.pt"} for k, (v, (p, c)) in enumerate(PAPER["S1"].items())]

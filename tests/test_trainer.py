@@ -9,10 +9,18 @@ from pathlib import Path
 import pytest
 import torch
 
-from im2hands_lite.checkpoints import CheckpointError, load_checkpoint, load_initial, load_refiner
+from im2hands_lite.checkpoints import CheckpointError, load_checkpoint
 from im2hands_lite.data import kit_samples_dir
-from im2hands_lite.profiles import PROFILES, TrainSettings, get_profile, parse_override, with_overrides
-from im2hands_lite.trainer import RunSpec, checkpoint_paths, load_latest_state, run_training, step_indices
+from im2hands_lite.models.registry import load_model
+from im2hands_lite.training.runs import RunSpec, run_training
+from im2hands_lite.training.settings import (
+    PROFILES,
+    TrainSettings,
+    get_profile,
+    parse_override,
+    with_overrides,
+)
+from im2hands_lite.training.trainer import checkpoint_paths, load_latest_state, step_indices
 
 KIT = str(kit_samples_dir())
 SMALL = ("steps=24", "checkpoint_every=4", "batch_size=2", "train_samples=8")
@@ -60,20 +68,20 @@ def test_step_batches_depend_only_on_seed_and_step():
 
 def test_resumed_run_equals_an_uninterrupted_run(tmp_path):
     full = run_training(spec(tmp_path / "full"))
-    assert len(full["log"]) == 24 and [p.name for p in checkpoint_paths(tmp_path / "full")] == \
+    assert len(full.log) == 24 and [p.name for p in checkpoint_paths(tmp_path / "full")] == \
            ["step_0000024.pt", "step_0000020.pt"]  # keep_last = 2
     # stop after 12 steps (a run with steps=12 writes the same step-12 state), then resume to 24
     run_training(spec(tmp_path / "split", overrides=("steps=12",) + SMALL[1:]))
     resumed = run_training(spec(tmp_path / "split", resume=True))
-    a, b = load_refiner(full["final"]), load_refiner(resumed["final"])
+    a, b = load_model(full.final), load_model(resumed.final)
     for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
         assert torch.allclose(x, y, atol=1e-6), name
-    assert [r["loss"] for r in resumed["log"]] == pytest.approx([r["loss"] for r in full["log"]], rel=1e-5)
+    assert [r["loss"] for r in resumed.log] == pytest.approx([r["loss"] for r in full.log], rel=1e-5)
     for name in ("log.csv", "log.json", "loss.png", "final.pt"):
         assert (tmp_path / "split" / name).is_file()
     # two DataLoader worker processes load the same batches: the same run
     workers = run_training(spec(tmp_path / "workers", overrides=SMALL + ("num_workers=2",)))
-    assert [r["loss"] for r in workers["log"]] == pytest.approx([r["loss"] for r in full["log"]], rel=1e-5)
+    assert [r["loss"] for r in workers.log] == pytest.approx([r["loss"] for r in full.log], rel=1e-5)
     # without --resume, an existing run is not overwritten
     with pytest.raises(CheckpointError, match="--resume"):
         run_training(spec(tmp_path / "split"))
@@ -86,12 +94,12 @@ def test_truncated_checkpoint_is_reported_and_the_previous_one_is_used(tmp_path,
     newest.write_bytes(data[: len(data) // 3])  # a torn file (e.g. a full disk)
     with pytest.raises(CheckpointError, match="corrupt"):
         load_checkpoint(newest)
-    state = load_latest_state(tmp_path / "run", spec(tmp_path / "run"), spec(tmp_path / "run").settings())
+    state = load_latest_state(tmp_path / "run", "k", spec(tmp_path / "run").settings())
     assert state["step"] == 4 and previous.is_file()
     assert "skipping unreadable checkpoint" in capsys.readouterr().err
     resumed = run_training(spec(tmp_path / "run", resume=True))  # continues from step 4 to 24
     full = run_training(spec(tmp_path / "full"))
-    for x, y in zip(load_refiner(resumed["final"]).state_dict().values(), load_refiner(full["final"]).state_dict().values()):
+    for x, y in zip(load_model(resumed.final).state_dict().values(), load_model(full.final).state_dict().values()):
         assert torch.allclose(x, y, atol=1e-6)
     # a run with other settings refuses the folder instead of mixing two runs
     with pytest.raises(CheckpointError, match="another run"):
@@ -139,8 +147,8 @@ def test_cli_train_help_and_errors(tmp_path):
 def test_train_i_from_the_trainer_loads_like_a_shipped_checkpoint(tmp_path):
     result = run_training(spec(tmp_path / "i", model="i", variant="pixel_aligned",
                                overrides=("steps=2", "batch_size=1", "train_samples=2", "n_queries=64")))
-    model = load_initial(result["final"])
+    model = load_model(result.final)
     assert model.config.image_cond == "pixel_aligned"
-    extra = load_checkpoint(result["final"])["extra"]
+    extra = load_checkpoint(result.final)["extra"]
     assert extra["profile"] == "fast" and extra["steps"] == 2 and extra["device"] == "cpu"
-    assert Path(result["out"], "loss.png").is_file()
+    assert Path(result.out, "loss.png").is_file()

@@ -8,12 +8,19 @@ import numpy as np
 import pytest
 import torch
 
-from im2hands_lite import wild
+from im2hands_lite.apps import wild
+from im2hands_lite.apps.wild import (
+    MEDIAPIPE_TO_INTERHAND,
+    HandDetection,
+    WildError,
+    assign_sides,
+    build_bundle,
+    lift_to_camera,
+    photo_camera,
+)
 from im2hands_lite.cli import main
 from im2hands_lite.data import TwoHandDataset, kit_samples_dir
 from im2hands_lite.hand.model import HandModel
-from im2hands_lite.wild import (MEDIAPIPE_TO_INTERHAND, HandDetection, WildError, assign_sides, build_bundle,
-                                lift_to_camera, photo_camera)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -116,7 +123,7 @@ def test_photo_chain_with_a_stand_in_detector(tmp_path, monkeypatch):
                   for h, side in enumerate(("right", "left"))]
     monkeypatch.setattr(wild, "detect_hands", lambda image, bundle=None, mirrored=False: detections)
     fov = float(np.degrees(2 * np.arctan(0.5 * big / camera.K[0, 0])))  # the sample's own camera
-    from im2hands_lite.evaluate import ReconstructionConfig
+    from im2hands_lite.evaluation.reconstruction import ReconstructionConfig
 
     result = wild.reconstruct_photo(tmp_path / "photo.png", fov_deg=fov,
                                     config=ReconstructionConfig(resolution=32, coarse_resolution=8))

@@ -20,7 +20,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..hand.mano import N_FACES, N_VERTICES, ManoLayer, fix_left_shapedirs, fixture_mano_arrays, load_mano_model
+from ..hand.mano import (
+    N_FACES,
+    N_VERTICES,
+    ManoLayer,
+    fix_left_shapedirs,
+    fixture_mano_arrays,
+    load_mano_model,
+)
 
 FIXTURE_IMAGE_SIZE = (96, 64)  # width, height of the fixture's images
 FIXTURE_FOCAL = (120.0, 118.0)

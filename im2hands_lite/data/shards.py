@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_write
+from ..checkpoints import atomic_write
 from ..geometry.camera import PinholeCamera
 from .scene import TwoHandSample
 

@@ -5,12 +5,12 @@ Units are metres; cameras follow OpenCV (x right, y down, z forward, pixel
 (u, v) centred at integer coordinates).
 """
 
-from im2hands_lite.geometry.camera import (
+from .camera import (
     PinholeCamera,
     intrinsics_from_fov,
     pixels_to_grid_sample_coords,
 )
-from im2hands_lite.geometry.inside import (
+from .inside import (
     contains,
     is_watertight,
     is_winding_consistent,
@@ -18,14 +18,14 @@ from im2hands_lite.geometry.inside import (
     occupancy_per_mesh,
     winding_number,
 )
-from im2hands_lite.geometry.render import (
+from .render import (
     DEFAULT_COLORS,
     RenderResult,
     random_background,
     render_meshes,
     uint8_image,
 )
-from im2hands_lite.geometry.rotations import (
+from .rotations import (
     axis_angle_to_matrix,
     look_at,
     matrix_to_axis_angle,
@@ -60,7 +60,7 @@ __all__ = [
 ]
 
 # Occupancy -> mesh (coarse-to-fine Marching Cubes).
-from im2hands_lite.geometry.extraction import (  # noqa: E402
+from .extraction import (  # noqa: E402
     ExtractionResult,
     extract_mesh,
     extract_mesh_dense,

@@ -25,13 +25,14 @@ the matching formula is ``2 u / (W - 1) - 1``.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
-from im2hands_lite.geometry.rotations import look_at
+from .rotations import look_at
 
 __all__ = ["PinholeCamera", "intrinsics_from_fov", "pixels_to_grid_sample_coords"]
 

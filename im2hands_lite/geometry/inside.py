@@ -29,12 +29,13 @@ used (O(N·F), evaluated in chunks).
 from __future__ import annotations
 
 import math
-from typing import Literal, Sequence
+from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 import trimesh
 
-from im2hands_lite.geometry.meshes import MeshLike, mesh_arrays
+from .meshes import MeshLike, mesh_arrays
 
 try:
     import igl as _igl

@@ -14,15 +14,15 @@ needs the nearest hit, and each triangle remembers which mesh it came from.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import trimesh
 from scipy import ndimage
 
-from im2hands_lite.geometry.camera import PinholeCamera
-from im2hands_lite.geometry.meshes import MeshLike, mesh_arrays
+from .camera import PinholeCamera
+from .meshes import MeshLike, mesh_arrays
 
 __all__ = ["RenderResult", "render_meshes", "random_background", "uint8_image", "DEFAULT_COLORS"]
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import io
 import pickle
 from dataclasses import dataclass, replace
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -104,7 +104,7 @@ class _ChumpyObject:
         self.state = state
 
 
-@lru_cache(maxsize=None)
+@cache
 def _chumpy_stand_in(module: str, name: str) -> type:
     return type(name, (_ChumpyObject,), {"chumpy_path": f"{module}.{name}"})
 

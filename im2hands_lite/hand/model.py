@@ -18,7 +18,16 @@ from torch import Tensor, nn
 
 from ..geometry.rotations import axis_angle_to_matrix
 from .asset import HandAsset, load_hand_asset
-from .joints import BONE_HEADS, BONE_PARENTS, BONE_TAILS, N_BONES, N_JOINTS, WRIST, base_joint, tip_joint
+from .joints import (
+    BONE_HEADS,
+    BONE_PARENTS,
+    BONE_TAILS,
+    N_BONES,
+    N_JOINTS,
+    WRIST,
+    base_joint,
+    tip_joint,
+)
 
 N_FINGER_JOINTS = 15  # one rotating joint at the head of every phalanx
 SIDES = ("right", "left")

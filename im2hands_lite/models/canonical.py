@@ -17,7 +17,16 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ..hand.joints import BONE_HEADS, BONE_PARENTS, BONE_TAILS, MIDDLE_MCP, N_BONES, N_JOINTS, WRIST, base_joint
+from ..hand.joints import (
+    BONE_HEADS,
+    BONE_PARENTS,
+    BONE_TAILS,
+    MIDDLE_MCP,
+    N_BONES,
+    N_JOINTS,
+    WRIST,
+    base_joint,
+)
 
 HALO_SCALE = 1.0 / 0.4  # metres -> HALO's normalised units
 INDEX_MCP, PINKY_MCP = base_joint(1), base_joint(4)

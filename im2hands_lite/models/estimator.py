@@ -27,7 +27,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from ..hand.joints import N_JOINTS
-from .image import ResNetConfig, ResNetEncoder, check_image
+from .image import ResNetConfig, ResNetEncoder, check_image, paper_image_config
 
 N_KEYPOINTS = 2 * N_JOINTS
 DEPTH_SCALE = 10.0  # network depth units per metre (relative depths of +-0.15 m -> +-1.5)
@@ -51,6 +51,16 @@ class EstimatorConfig:
     uv_weight: float = 2.5
     depth_weight: float = 1.0  # ... relative depth in decimetres, ...
     root_weight: float = 5.0  # ... and log(z_centre / f)
+
+    @classmethod
+    def fast(cls, **overrides) -> "EstimatorConfig":
+        """CPU preset: a ResNet-18 at quarter width (the defaults)."""
+        return cls(**overrides)
+
+    @classmethod
+    def paper(cls, **overrides) -> "EstimatorConfig":
+        """The paper's backbone (ResNet-50) on 256x256 crops."""
+        return cls(**{"resnet": paper_image_config()[0]} | overrides)
 
 
 @dataclass

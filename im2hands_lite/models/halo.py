@@ -48,6 +48,15 @@ class HaloConfig:
         if self.n_hidden_layers < 2 or self.hidden < 1 or self.image_feature_dim < 0:
             raise ValueError("need >= 2 hidden layers, hidden >= 1 and image_feature_dim >= 0")
 
+    @classmethod
+    def fast(cls, **overrides) -> "HaloConfig":
+        return cls(**overrides)
+
+    @classmethod
+    def paper(cls, **overrides) -> "HaloConfig":
+        """HALO's part MLPs are the same size in both: the fast profile only trains less."""
+        return cls(**overrides)
+
 
 class PartLinear(nn.Module):
     """One independent linear layer per part, applied to (P, M, in) in one batched matmul."""
@@ -93,24 +102,6 @@ class HaloModel(nn.Module):
             PartLinear(N_BONES, c.hidden, c.hidden) for _ in range(c.n_hidden_layers - 2))
         self.out = PartLinear(N_BONES, c.hidden, 1)
 
-    def frames(self, keypoints: Tensor, is_left: Tensor) -> HandFrames:
-        return hand_frames(keypoints, is_left, self.canonical_dirs)
-
-    def predict(self, batch: dict[str, Tensor]) -> HaloOutput:
-        """Both hands of a data batch (keypoints (S, 42, 3), queries (S, 2, N, 3)) -> rows
-        2s (right) and 2s + 1 (left), as `stack_hands` orders them."""
-        keypoints, queries, is_left = stack_hands(batch["keypoints"], batch["queries"])
-        return self(queries, keypoints, is_left)
-
-    def occupancy_function(self, item: dict[str, Tensor], hand: int):
-        """fn(points (N, 3) world) -> (N,) occupancy of one hand (0 right, 1 left) of one
-        unbatched data item; the keypoints are canonicalised once, not per call."""
-        device = self.canonical_dirs.device
-        keypoints = item["keypoints"][21 * hand:21 * hand + 21][None].to(device)
-        left = torch.tensor([hand == 1], device=device)
-        frames = self.frames(keypoints, left)
-        return lambda points: self(points[None].to(device), keypoints, left, frames=frames).occupancy[0]
-
     def forward(self, queries: Tensor, keypoints: Tensor, is_left: Tensor,
                 image_features: Tensor | None = None, frames: HandFrames | None = None) -> HaloOutput:
         """queries (B, N, 3) world; keypoints (B, 21, 3) world; is_left (B,) bool;
@@ -146,6 +137,24 @@ class HaloModel(nn.Module):
         logits = self.out(h).reshape(parts, batch, n).transpose(0, 1)  # (B, 16, N)
         occupancy = torch.sigmoid(logits).amax(dim=1)
         return HaloOutput(occupancy=occupancy, part_logits=logits, frames=frames)
+
+    def frames(self, keypoints: Tensor, is_left: Tensor) -> HandFrames:
+        return hand_frames(keypoints, is_left, self.canonical_dirs)
+
+    def predict(self, batch: dict[str, Tensor]) -> HaloOutput:
+        """Both hands of a data batch (keypoints (S, 42, 3), queries (S, 2, N, 3)) -> rows
+        2s (right) and 2s + 1 (left), as `stack_hands` orders them."""
+        keypoints, queries, is_left = stack_hands(batch["keypoints"], batch["queries"])
+        return self(queries, keypoints, is_left)
+
+    def occupancy_function(self, item: dict[str, Tensor], hand: int):
+        """fn(points (N, 3) world) -> (N,) occupancy of one hand (0 right, 1 left) of one
+        unbatched data item; the keypoints are canonicalised once, not per call."""
+        device = self.canonical_dirs.device
+        keypoints = item["keypoints"][21 * hand:21 * hand + 21][None].to(device)
+        left = torch.tensor([hand == 1], device=device)
+        frames = self.frames(keypoints, left)
+        return lambda points: self(points[None].to(device), keypoints, left, frames=frames).occupancy[0]
 
 
 def stack_hands(keypoints: Tensor, *per_hand: Tensor) -> tuple[Tensor, ...]:

@@ -110,13 +110,13 @@ class BasicBlock(nn.Module):
         self.bn2 = nn.BatchNorm2d(planes)
         self.downsample = _shortcut(in_planes, planes, stride)
 
-    def last_bn(self) -> nn.BatchNorm2d:
-        return self.bn2
-
     def forward(self, x: Tensor) -> Tensor:
         out = F.relu(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
         return F.relu(out + self.downsample(x))
+
+    def last_bn(self) -> nn.BatchNorm2d:
+        return self.bn2
 
 
 class Bottleneck(nn.Module):
@@ -135,14 +135,14 @@ class Bottleneck(nn.Module):
         self.bn3 = nn.BatchNorm2d(out_planes)
         self.downsample = _shortcut(in_planes, out_planes, stride)
 
-    def last_bn(self) -> nn.BatchNorm2d:
-        return self.bn3
-
     def forward(self, x: Tensor) -> Tensor:
         out = F.relu(self.bn1(self.conv1(x)))
         out = F.relu(self.bn2(self.conv2(out)))
         out = self.bn3(self.conv3(out))
         return F.relu(out + self.downsample(x))
+
+    def last_bn(self) -> nn.BatchNorm2d:
+        return self.bn3
 
 
 def _shortcut(in_planes: int, out_planes: int, stride: int) -> nn.Module:
@@ -193,6 +193,15 @@ class ResNetEncoder(nn.Module):
         self.strides: tuple[int, ...] = (4, 8, 16, 32)
         self._init_weights()
 
+    def forward(self, image: Tensor) -> list[Tensor]:
+        check_image(image, self.config.in_channels)
+        x = self.stem(self.normalize(image))
+        features = []
+        for stage in self.stages:
+            x = stage(x)
+            features.append(x)
+        return features
+
     def _init_weights(self) -> None:
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
@@ -206,15 +215,6 @@ class ResNetEncoder(nn.Module):
         for m in self.modules():
             if isinstance(m, (BasicBlock, Bottleneck)):
                 nn.init.zeros_(m.last_bn().weight)
-
-    def forward(self, image: Tensor) -> list[Tensor]:
-        check_image(image, self.config.in_channels)
-        x = self.stem(self.normalize(image))
-        features = []
-        for stage in self.stages:
-            x = stage(x)
-            features.append(x)
-        return features
 
 
 # ----------------------------------------------------------------------------- decoder
@@ -405,6 +405,16 @@ class PatchViT(nn.Module):
         self.norm = nn.LayerNorm(c.dim)
         self._init_weights()
 
+    def forward(self, image: Tensor) -> Tensor:
+        check_image(image, self.config.in_channels, multiple_of=self.config.patch_size, square=True)
+        x = self.patch_embed(self.normalize(image))  # (B, dim, grid, grid)
+        grid = x.shape[-1]
+        x = x.flatten(2).transpose(1, 2)  # (B, grid**2, dim), row-major
+        x = self.drop(x + self.position_embedding(grid))
+        for block in self.blocks:
+            x = block(x)
+        return self.norm(x)
+
     def _init_weights(self) -> None:
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
         # the patch embedding is a linear map of flattened patches: init it like a Linear
@@ -427,16 +437,6 @@ class PatchViT(nn.Module):
         pe = self.pos_embed.reshape(1, g, g, -1).permute(0, 3, 1, 2)  # (1, dim, g, g)
         pe = F.interpolate(pe, size=(grid, grid), mode="bilinear", align_corners=False)
         return pe.permute(0, 2, 3, 1).reshape(1, grid * grid, -1)
-
-    def forward(self, image: Tensor) -> Tensor:
-        check_image(image, self.config.in_channels, multiple_of=self.config.patch_size, square=True)
-        x = self.patch_embed(self.normalize(image))  # (B, dim, grid, grid)
-        grid = x.shape[-1]
-        x = x.flatten(2).transpose(1, 2)  # (B, grid**2, dim), row-major
-        x = self.drop(x + self.position_embedding(grid))
-        for block in self.blocks:
-            x = block(x)
-        return self.norm(x)
 
 
 # ----------------------------------------------------------------------------- presets

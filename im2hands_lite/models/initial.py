@@ -16,10 +16,26 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
-from .attention import QueryAttentionConfig, QueryImageAttention, project_points, sample_pixel_aligned
+from .attention import (
+    QueryAttentionConfig,
+    QueryImageAttention,
+    project_points,
+    sample_pixel_aligned,
+)
 from .halo import HaloConfig, HaloModel, HaloOutput, stack_hands
-from .image import (DeconvDecoderConfig, ImageEncoderDecoder, PatchViT, ResNetConfig, ViTConfig, check_image,
-                    fast_decoder, fast_feature_map_vit, fast_resnet, paper_image_config, vit_on_feature_map)
+from .image import (
+    DeconvDecoderConfig,
+    ImageEncoderDecoder,
+    PatchViT,
+    ResNetConfig,
+    ViTConfig,
+    check_image,
+    fast_decoder,
+    fast_feature_map_vit,
+    fast_resnet,
+    paper_image_config,
+    vit_on_feature_map,
+)
 
 IMAGE_CONDITIONS = ("attention", "pixel_aligned", "none")
 VIT_INPUTS = ("feature_map", "image")
@@ -52,6 +68,11 @@ class InitialConfig:
                         if self.vit_input == "feature_map" else "")
                 raise ValueError(f"vit_input={self.vit_input!r} needs vit.in_channels == {wanted}, "
                                  f"got {self.vit.in_channels}{hint}")
+
+    @classmethod
+    def fast(cls, **overrides) -> "InitialConfig":
+        """CPU preset: a ResNet-10 at quarter width on 128x128 crops (the defaults)."""
+        return cls(**overrides)
 
     @classmethod
     def paper(cls, **overrides) -> "InitialConfig":
@@ -99,6 +120,17 @@ class InitialOccupancyNet(nn.Module):
         if config.image_cond == "attention":
             self.vit = PatchViT(config.vit)
             self.query_attention = QueryImageAttention(config.vit.dim, config.attention)
+
+    def forward(self, queries: Tensor, keypoints: Tensor, is_left: Tensor, context: ImageContext,
+                sample_index: Tensor, K: Tensor, R: Tensor, t: Tensor, root: Tensor,
+                return_attention: bool = False, frames=None) -> InitialOutput:
+        """queries (B, N, 3) world; keypoints (B, 21, 3); is_left (B,); sample_index (B,) long into
+        the image batch; K, R, t: the images' cameras (S, ...); root (B, 3) world two-hand centre."""
+        features, weights = self.image_features(queries, context, sample_index, K, R, t, root,
+                                                return_attention)
+        out = self.halo(queries, keypoints, is_left, image_features=features, frames=frames)
+        return InitialOutput(occupancy=out.occupancy, part_logits=out.part_logits,
+                             frames=out.frames, attention=weights)
 
     def encode_image(self, images: Tensor) -> ImageContext:
         """images (S, 3, H, W) in [0, 1]."""
@@ -158,14 +190,3 @@ class InitialOccupancyNet(nn.Module):
             return self(points[None].to(device), keypoints, left, context, index, one["K"], one["R"],
                         one["t"], root, frames=frames).occupancy[0]
         return occupancy
-
-    def forward(self, queries: Tensor, keypoints: Tensor, is_left: Tensor, context: ImageContext,
-                sample_index: Tensor, K: Tensor, R: Tensor, t: Tensor, root: Tensor,
-                return_attention: bool = False, frames=None) -> InitialOutput:
-        """queries (B, N, 3) world; keypoints (B, 21, 3); is_left (B,); sample_index (B,) long into
-        the image batch; K, R, t: the images' cameras (S, ...); root (B, 3) world two-hand centre."""
-        features, weights = self.image_features(queries, context, sample_index, K, R, t, root,
-                                                return_attention)
-        out = self.halo(queries, keypoints, is_left, image_features=features, frames=frames)
-        return InitialOutput(occupancy=out.occupancy, part_logits=out.part_logits,
-                             frames=out.frames, attention=weights)

@@ -1,41 +1,35 @@
 """Reconstruction and keypoint metrics (numpy / trimesh in, floats out).
 
-Meshes are ``trimesh.Trimesh`` or ``(vertices (V, 3), faces (F, 3))`` pairs in
-metres (the library's unit). The low-level functions return values in the
-input's units; only the reporting functions (:func:`hand_metrics`,
-:func:`two_hand_metrics`) convert, explicitly, to millimetres / cm³ via
-``length_unit_mm`` (millimetres per input unit, 1000 for metres).
+Meshes are `trimesh.Trimesh` or (vertices (V, 3), faces (F, 3)) pairs in metres (the
+library's unit). The low-level functions return values in the input's units; only the
+reporting functions `hand_metrics` and `two_hand_metrics` convert, explicitly, to
+millimetres / cm³ via `length_unit_mm` (millimetres per input unit, 1000 for metres).
 
-Protocol (Im2Hands, following Occupancy Networks / HALO):
+The protocol follows Im2Hands (after Occupancy Networks / HALO). Each predicted hand is
+first translated so its middle-finger MCP (joint `MIDDLE_MCP` = 11 of `hand.joints`)
+coincides with the ground truth's (`align_by_middle_joint`). IoU is |A ∩ B| / |A ∪ B| over
+uniform points in the joint bounding box of the two meshes, inside-ness by generalised
+winding number > 0.5 for each mesh separately (robust to slightly open predicted meshes
+and to posed meshes that overlap themselves). Chamfer-L1 is ½ (mean NN distance pred→gt +
+mean NN distance gt→pred) over area-weighted surface samples on both meshes, with
+Euclidean (L2) nearest-neighbour distances; Occupancy Networks call it "Chamfer-L1"
+because the distances are not squared. Also reported: the penetration volume of the
+predicted pair (Monte Carlo, points inside both meshes) and MPJPE for keypoints.
 
-* each predicted hand is first translated so its middle-finger MCP
-  (joint :data:`~im2hands_lite.hand.joints.MIDDLE_MCP` = 11) coincides with
-  the ground truth's (:func:`align_by_middle_joint`);
-* **IoU**: uniform points in the joint bounding box of the two meshes,
-  inside-ness by generalised winding number ``> 0.5`` for each mesh
-  separately (robust to slightly open predicted meshes and to posed
-  meshes that overlap themselves), ``|A ∩ B| / |A ∪ B|``;
-* **Chamfer-L1**: area-weighted surface samples on both meshes,
-  ``½ (mean NN distance pred→gt + mean NN distance gt→pred)`` where the
-  nearest-neighbour distances are Euclidean (L2) — Occupancy Networks call
-  this "Chamfer-L1" because the distances are not squared;
-* **penetration volume** of the predicted pair (Monte Carlo, points inside
-  both meshes), and **MPJPE** for keypoints.
-
-All Monte Carlo estimates take ``rng`` (a ``numpy.random.Generator`` or an
-int seed); ``None`` means seed 0, so results are deterministic by default.
+All Monte Carlo estimates take `rng` (a `numpy.random.Generator` or an int seed); None
+means seed 0, so results are deterministic by default.
 """
 
 from __future__ import annotations
 
-from typing import Optional, Sequence, Union
+from collections.abc import Sequence
 
 import numpy as np
 from scipy.spatial import cKDTree
 
-from im2hands_lite.geometry.inside import winding_number
-from im2hands_lite.geometry.meshes import MeshLike, mesh_arrays
-from im2hands_lite.hand.joints import MIDDLE_MCP, N_JOINTS
+from ..geometry.inside import winding_number
+from ..geometry.meshes import MeshLike, mesh_arrays, sample_surface
+from ..hand.joints import MIDDLE_MCP, N_JOINTS
 
 __all__ = [
     "MeshLike",
@@ -53,17 +47,17 @@ __all__ = [
     "two_hand_metrics",
 ]
 
-RngLike = Union[np.random.Generator, int, None]
+RngLike = np.random.Generator | int | None
 
 M_TO_MM = 1000.0
-"""Millimetres per metre: the default ``length_unit_mm`` of the reporting functions."""
+"""Millimetres per metre: the default `length_unit_mm` of the reporting functions."""
 
 
 # --------------------------------------------------------------------------- conversions
 
 
 def to_mm(length: float, length_unit_mm: float = M_TO_MM) -> float:
-    """A length in input units -> millimetres (``length_unit_mm`` mm per unit; metres default)."""
+    """A length in input units -> millimetres (`length_unit_mm` mm per unit; metres default)."""
     return float(length) * float(length_unit_mm)
 
 
@@ -132,7 +126,7 @@ def _inside(mesh: tuple[np.ndarray, np.ndarray], points: np.ndarray) -> np.ndarr
 def middle_joint_translation(pred_joints, gt_joints) -> np.ndarray:
     """Translation (3,) that moves the predicted middle MCP (joint 11) onto the ground truth's.
 
-    Shapes: pred_joints, gt_joints (21, 3) of one hand (InterHand2.6M order).
+    `pred_joints` and `gt_joints` are (21, 3), one hand each, in InterHand2.6M order.
     """
     pred = _joints(pred_joints, "pred_joints")
     gt = _joints(gt_joints, "gt_joints")
@@ -142,42 +136,13 @@ def middle_joint_translation(pred_joints, gt_joints) -> np.ndarray:
 def align_by_middle_joint(pred_vertices, pred_joints, gt_joints) -> np.ndarray:
     """Translate predicted vertices (N, 3) so the middle MCPs coincide -> (N, 3) float64.
 
-    Apply the same translation to the predicted joints (``pred_joints +
-    middle_joint_translation(...)``) if they are needed aligned too.
+    Apply the same translation to the predicted joints (`pred_joints +
+    middle_joint_translation(...)`) if they are needed aligned too.
     """
     vertices = _as_array(pred_vertices, "pred_vertices")
     if vertices.ndim != 2 or vertices.shape[1] != 3:
         raise ValueError(f"pred_vertices must have shape (N, 3), got {vertices.shape}")
     return vertices + middle_joint_translation(pred_joints, gt_joints)
-
-
-# --------------------------------------------------------------------------- sampling
-
-
-def sample_surface(mesh: MeshLike, n_points: int, rng: RngLike = None) -> np.ndarray:
-    """Area-weighted uniform samples on a mesh's surface -> (n_points, 3) float64.
-
-    Faces are drawn with probability proportional to their area, then a
-    uniform point in the triangle by the square-root barycentric trick.
-    Raises ValueError for an empty mesh or one of zero area.
-    """
-    vertices, faces = _mesh(mesh, "mesh")
-    n_points = _n_points(n_points)
-    generator = _rng(rng)
-    if len(faces) == 0:
-        raise ValueError("cannot sample the surface of an empty mesh")
-    corners = vertices[faces]  # (F, 3, 3)
-    areas = 0.5 * np.linalg.norm(
-        np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]), axis=1
-    )
-    total = areas.sum()
-    if not total > 0:
-        raise ValueError("cannot sample the surface of a mesh with zero area")
-    face_index = generator.choice(len(faces), size=n_points, p=areas / total)
-    u, v = generator.random((2, n_points))
-    root = np.sqrt(u)
-    weights = np.stack([1.0 - root, root * (1.0 - v), root * v], axis=1)  # (n, 3)
-    return np.einsum("nk,nkd->nd", weights, corners[face_index])
 
 
 # --------------------------------------------------------------------------- metrics
@@ -192,7 +157,7 @@ def iou(
 ) -> float:
     """Volumetric IoU of two meshes by Monte Carlo -> float in [0, 1].
 
-    ``n_points`` uniform points in ``box`` ((2, 3): min, max; default the joint bounding box
+    `n_points` uniform points in `box` ((2, 3): min, max; default the joint bounding box
     of both meshes); each mesh's occupancy by winding number > 0.5 on its own. An empty
     prediction gives 0.0; an empty ground truth raises ValueError. NaN if neither mesh
     encloses any sample (degenerate, flat meshes).
@@ -229,8 +194,8 @@ def chamfer_l1(
 ) -> float:
     """"Chamfer-L1" (Occupancy Networks) in the meshes' units -> float.
 
-    ``n_points`` area-weighted surface samples on each mesh;
-    ``½ (mean_{p ∈ pred} min_{q ∈ gt} ‖p − q‖ + mean_{q ∈ gt} min_{p ∈ pred} ‖q − p‖)``
+    `n_points` area-weighted surface samples on each mesh;
+    ½ (mean_{p ∈ pred} min_{q ∈ gt} ‖p − q‖ + mean_{q ∈ gt} min_{p ∈ pred} ‖q − p‖)
     with Euclidean (L2, not squared) nearest-neighbour distances from a k-d tree. The
     sampling gap adds a small positive bias (~0.3× the mean sample spacing). Empty meshes
     raise ValueError (the reporting functions turn an empty prediction into NaN).
@@ -254,7 +219,7 @@ def penetration_volume(
 ) -> float:
     """Volume inside both meshes (cubed input units, m³ for metres) by Monte Carlo -> float.
 
-    ``n_points`` uniform points in the intersection of the two bounding boxes; each mesh's
+    `n_points` uniform points in the intersection of the two bounding boxes; each mesh's
     occupancy by winding number on its own (never a concatenated mesh). 0.0 when the boxes
     do not overlap or either mesh is empty.
     """
@@ -276,11 +241,11 @@ def penetration_volume(
     return float(np.prod(high - low) * np.count_nonzero(both) / n_points)
 
 
-def mpjpe(pred, gt, align_root: Optional[int] = None) -> float:
+def mpjpe(pred, gt, align_root: int | None = None) -> float:
     """Mean per-joint position error in the input units -> float.
 
-    Shapes: pred, gt (..., J, 3), equal. ``align_root``: if given, subtract joint
-    ``align_root`` from each skeleton first (root-relative error, e.g. 20 = wrist).
+    `pred` and `gt` are (..., J, 3), of equal shape. `align_root`: if given, subtract that
+    joint from each skeleton first (root-relative error, e.g. 20 = wrist).
     """
     pred_array = _as_array(pred, "pred")
     gt_array = _as_array(gt, "gt")
@@ -312,13 +277,13 @@ def hand_metrics(
     rng: RngLike = None,
     length_unit_mm: float = M_TO_MM,
 ) -> dict[str, float]:
-    """Paper metrics of one hand -> ``{"iou": [0, 1], "chamfer_mm": mm}``.
+    """Paper metrics of one hand -> `{"iou": [0, 1], "chamfer_mm": mm}`.
 
-    The predicted mesh is first translated so its middle MCP (joint 11 of ``pred_joints``,
-    (21, 3)) coincides with the ground truth's (``gt_joints``). Meshes and joints share one
-    unit, ``length_unit_mm`` millimetres each (1000: metres). An empty prediction gives
-    ``iou = 0.0`` and ``chamfer_mm = nan``. IoU and Chamfer use ``n_points`` each, drawn
-    from one generator in that order.
+    The predicted mesh is first translated so its middle MCP (joint 11 of `pred_joints`,
+    (21, 3)) coincides with the ground truth's (`gt_joints`). Meshes and joints share one
+    unit, `length_unit_mm` millimetres each (1000: metres). An empty prediction gives
+    `iou = 0.0` and `chamfer_mm = nan`. IoU and Chamfer use `n_points` each, drawn from one
+    generator in that order.
     """
     generator = _rng(rng)
     pred_vertices, pred_faces = _mesh(pred_mesh, "pred_mesh")
@@ -354,18 +319,15 @@ def two_hand_metrics(
 ) -> dict[str, float]:
     """Metrics of a two-hand prediction, hands in InterHand2.6M order (right, left).
 
-    Args:
-        pred_meshes, gt_meshes: ``[right, left]`` meshes.
-        pred_joints, gt_joints: (42, 3) (right 0..20, left 21..41) or (2, 21, 3).
-        n_points: Monte Carlo / surface samples per metric.
-        rng: generator or seed (None = seed 0), consumed right, left, then penetration.
-        length_unit_mm: millimetres per input unit (1000: metres).
+    `pred_meshes`, `gt_meshes`: [right, left] meshes. `pred_joints`, `gt_joints`: (42, 3)
+    (right 0..20, left 21..41) or (2, 21, 3). `n_points`: Monte Carlo / surface samples per
+    metric. `rng`: generator or seed (None = seed 0), consumed right, left, then penetration.
+    `length_unit_mm`: millimetres per input unit (1000: metres).
 
-    Returns:
-        ``iou``, ``chamfer_mm`` (means of the two hands, each middle-joint aligned),
-        ``iou_right``, ``iou_left``, ``chamfer_mm_right``, ``chamfer_mm_left``, and
-        ``penetration_cm3``: volume inside both *predicted* hands in their predicted
-        (unaligned) positions.
+    Returns a dict with `iou` and `chamfer_mm` (means of the two hands, each middle-joint
+    aligned), `iou_right`, `iou_left`, `chamfer_mm_right`, `chamfer_mm_left`, and
+    `penetration_cm3`: the volume inside both *predicted* hands in their predicted
+    (unaligned) positions.
     """
     for name, meshes in (("pred_meshes", pred_meshes), ("gt_meshes", gt_meshes)):
         if len(meshes) != 2:

@@ -28,8 +28,20 @@ import torch
 from torch import Tensor, nn
 
 from ..hand.joints import N_JOINTS, WRIST, check_keypoints, two_hand_edges
-from .image import (DeconvDecoderConfig, ImageEncoderDecoder, PatchViT, ResNetConfig, TransformerBlock,
-                    ViTConfig, check_image, fast_decoder, fast_feature_map_vit, fast_resnet)
+from .image import (
+    DeconvDecoderConfig,
+    ImageEncoderDecoder,
+    PatchViT,
+    ResNetConfig,
+    TransformerBlock,
+    ViTConfig,
+    check_image,
+    fast_decoder,
+    fast_feature_map_vit,
+    fast_resnet,
+    paper_image_config,
+    vit_on_feature_map,
+)
 
 GRAPH_CONVS = ("chebyshev", "gcn")
 N_NODES = 2 * N_JOINTS
@@ -140,13 +152,25 @@ class KeypointRefinerConfig:
         if not self.position_scale > 0:
             raise ValueError(f"position_scale must be positive, got {self.position_scale}")
 
+    @classmethod
+    def fast(cls, **overrides) -> "KeypointRefinerConfig":
+        """CPU preset: the fast image networks on 128x128 crops (the defaults)."""
+        return cls(**overrides)
+
+    @classmethod
+    def paper(cls, **overrides) -> "KeypointRefinerConfig":
+        """The paper's image networks (ResNet-50 on 256x256 crops), ViT over the decoder map."""
+        resnet, decoder, vit = paper_image_config()
+        return cls(**{"resnet": resnet, "decoder": decoder,
+                      "vit": vit_on_feature_map(vit, decoder, vit.image_size)} | overrides)
+
     @property
     def node_dim(self) -> int:
         return self.index_dim + self.coord_dim
 
 
 @dataclass
-class RefinerOutput:
+class KeypointRefinerOutput:
     keypoints: Tensor  # (B, 42, 3) refined, world frame
     keypoints_cam: Tensor  # (B, 42, 3) refined, camera frame
     attention: Tensor | None = None  # (B, heads, 42, 42 + T): node rows of the self-attention
@@ -175,16 +199,8 @@ class KeypointRefiner(nn.Module):
         nn.init.zeros_(self.regressor[-1].weight)  # start as the identity: refined = input
         nn.init.zeros_(self.regressor[-1].bias)
 
-    def node_features(self, x: Tensor) -> Tensor:
-        """KptEnc: (B, 42, 3) normalised keypoints -> (B, 42, node_dim)."""
-        index = self.index_embedding.weight.expand(x.shape[0], -1, -1)
-        return torch.cat([index, self.coord_mlp(x)], dim=-1)
-
-    def image_tokens(self, image: Tensor) -> Tensor:
-        return self.token_proj(self.vit(self.image_encoder(image).feature_map))
-
     def forward(self, keypoints: Tensor, image: Tensor | None, R: Tensor, t: Tensor,
-                return_attention: bool = False) -> RefinerOutput:
+                return_attention: bool = False) -> KeypointRefinerOutput:
         """keypoints (B, 42, 3) world, metres; image (B, 3, H, W) in [0, 1] (or None when
         image_cond is off); R (B, 3, 3), t (B, 3) world -> camera."""
         check_keypoints(keypoints)
@@ -211,10 +227,18 @@ class KeypointRefiner(nn.Module):
             h = self.image_attention(sequence)[:, :N_NODES]
         refined_cam = cam + self.regressor(h) / self.config.position_scale
         world = (refined_cam - t[:, None]) @ R
-        return RefinerOutput(keypoints=world, keypoints_cam=refined_cam, attention=weights)
+        return KeypointRefinerOutput(keypoints=world, keypoints_cam=refined_cam, attention=weights)
+
+    def node_features(self, x: Tensor) -> Tensor:
+        """KptEnc: (B, 42, 3) normalised keypoints -> (B, 42, node_dim)."""
+        index = self.index_embedding.weight.expand(x.shape[0], -1, -1)
+        return torch.cat([index, self.coord_mlp(x)], dim=-1)
+
+    def image_tokens(self, image: Tensor) -> Tensor:
+        return self.token_proj(self.vit(self.image_encoder(image).feature_map))
 
     def predict(self, batch: dict[str, Tensor], keypoints: Tensor | None = None,
-                return_attention: bool = False) -> RefinerOutput:
+                return_attention: bool = False) -> KeypointRefinerOutput:
         """Refine `keypoints` (default: batch["noisy_keypoints"]) of a data batch."""
         keypoints = batch["noisy_keypoints"] if keypoints is None else keypoints
         image = batch["image"] if self.config.image_cond else None

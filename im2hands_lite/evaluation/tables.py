@@ -7,25 +7,33 @@ S2: the same with noisy keypoints (the DIGIT-calibrated noise model, one fixed d
 S3: R with 256 / 512 / 1,024 iso-surface points: training time per step and IoU.
 S1 and S2 also get a baseline row that stands in for mesh-regression methods (IntagHand): the
 kit's hand template posed to the input keypoints by inverse kinematics (baselines.py).
-Checkpoints: the shipped fast ones, or per profile trained into runs/ (`CheckpointSource`).
+Checkpoints: the shipped fast ones, or per profile in runs/ (`CheckpointSource`; training the
+missing ones is `apps.table_runs`, above both evaluation and training).
 Each hand's mesh is aligned by its middle joint before IoU / Chamfer-L1 (the paper's protocol);
 with K's keypoints the predicted middle joint is used (no ground truth at test time).
 """
 from __future__ import annotations
 
 import csv
+import io
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .atomic import atomic_write
-from .checkpoints import SHIPPED, load_checkpoint, load_initial, load_refiner, load_two_hand_refiner
-from .data.dataset import sample_to_item
-from .evaluate import ReconstructionConfig, noisy_keypoints_of, reconstruct_pair
+from ..checkpoints import SHIPPED, atomic_write, load_checkpoint
+from ..data.dataset import sample_to_item
+from ..geometry.extraction import ReconstructionConfig
+from ..models.registry import VARIANTS, load_model
+from ..models.two_stage import InitialPlusTwoHandRefiner
+from .baselines import TemplateIKBaseline
+from .evaluate import noisy_keypoints_of
 from .metrics import two_hand_metrics
+from .reconstruction import reconstruct_pair
 
 # supplementary Tables S1-S3 (InterHand2.6M): IoU %, Chamfer-L1 mm; S3: seconds per iteration
 PAPER = {
@@ -45,59 +53,36 @@ _ROWS = {"I - ImageCond": ("i_none", None), "I - QueryImageAtt": ("i_pixel_align
          "I + R - ContextLatent": ("i_attention", "r_no_context_latent"), "I + R": ("i_attention", "r")}
 _S3 = {"R, 256 points": "r_256", "R, 512 points": "r", "R, 1024 points": "r_1024"}
 BASELINE = "IK template (mesh-regression stand-in)"  # no paper number: the paper's tables have no such row
-# variant stem -> the `im2hands train` run that produces it (RunSpec fields)
-VARIANT_RUNS: dict[str, dict] = {
-    "i_none": {"model": "i", "variant": "none"}, "i_pixel_aligned": {"model": "i", "variant": "pixel_aligned"},
-    "i_attention": {"model": "i", "variant": "attention"}, "k": {"model": "k"}, "r": {"model": "r"},
-    "r_no_init_occ_cond": {"model": "r", "ablate": ("init_occ_cond",)},
-    "r_no_feature_cloud": {"model": "r", "ablate": ("feature_cloud",)},
-    "r_no_context_latent": {"model": "r", "ablate": ("context_latent",)},
-    "r_256": {"model": "r", "n_points": 256}, "r_1024": {"model": "r", "n_points": 1024},
-}
-
-
 @dataclass
 class CheckpointSource:
     """Where each variant's weights come from: for the fast profile the shipped checkpoint when
-    there is one; otherwise `<runs>/<profile>/<stem>/final.pt`, trained there first (resumably,
-    with `im2hands train`'s trainer) when `train_missing`."""
+    there is one; otherwise `<runs>/<profile>/<stem>/final.pt`. A missing one is an error here;
+    `apps.table_runs.TrainingCheckpointSource` trains it instead."""
 
     profile: str = "fast"
     shipped: Path = SHIPPED
     runs: Path = Path("runs/tables")
-    train_missing: bool = False
-    overrides: tuple[str, ...] = ()  # TrainSettings overrides for trained variants ("steps=100")
-    progress: bool = True
-    threads: int = 0
-    data_dir: str = ""  # train on this generated data folder instead of the profile's cache
+    overrides: tuple[str, ...] = ()  # training settings overrides of the runs ("steps=100")
 
     def __post_init__(self):
-        from .profiles import get_profile
-
-        get_profile(self.profile)
         self.shipped, self.runs = Path(self.shipped), Path(self.runs)
 
     def path(self, stem: str) -> Path:
-        if stem not in VARIANT_RUNS:
-            raise ValueError(f"unknown variant {stem!r}; choose one of {list(VARIANT_RUNS)}")
+        if stem not in VARIANTS:
+            raise ValueError(f"unknown variant {stem!r}; choose one of {list(VARIANTS)}")
         shipped = self.shipped / f"{stem}_fast.pt"
         if self.profile == "fast" and not self.overrides and shipped.is_file():
             return shipped
         final = self.runs / self.profile / stem / "final.pt"
         if final.is_file():
             return final
-        if not self.train_missing:
-            raise FileNotFoundError(
-                f"no checkpoint for variant {stem!r} of the {self.profile} profile (looked for {shipped} and "
-                f"{final}); train it with --train-missing or `im2hands train --profile {self.profile} ...`")
-        from .trainer import RunSpec, run_training
+        return self.missing(stem, final)
 
-        spec = dict(VARIANT_RUNS[stem])
-        if spec["model"] == "r":
-            spec["initial_checkpoint"] = str(self.path("i_attention"))
-        run_training(RunSpec(profile=self.profile, out=str(final.parent), resume=True, overrides=self.overrides,
-                             progress=self.progress, threads=self.threads, data_dir=self.data_dir, **spec))
-        return final
+    def missing(self, stem: str, final: Path) -> Path:
+        raise FileNotFoundError(
+            f"no checkpoint for variant {stem!r} of the {self.profile} profile (looked for "
+            f"{self.shipped / f'{stem}_fast.pt'} and {final}); train it with --train-missing or "
+            f"`im2hands train --profile {self.profile} ...`")
 
     def label(self, path: Path) -> str:
         """How a table names a checkpoint: the file name when shipped, else the run path."""
@@ -105,26 +90,9 @@ class CheckpointSource:
 
     def available(self, stem: str) -> bool:
         try:
-            return self.train_missing or self.path(stem).is_file()
+            return self.path(stem).is_file()
         except FileNotFoundError:
             return False
-
-
-def profile_test_dir(profile: str, root: str | Path | None = None) -> Path:
-    """The test split a profile's models are evaluated on: the committed kit samples for "fast"
-    (the same generator settings), else the profile's test split generated into the cache."""
-    from .data import default_cache_root, generate_split, kit_samples_dir
-    from .data.dataset import config_dir
-    from .profiles import get_profile
-
-    spec = get_profile(profile)
-    config = spec.generator_config()
-    kit = kit_samples_dir()
-    if kit.name == config.key():
-        return kit
-    root = Path(root) if root is not None else default_cache_root()
-    generate_split(root, "test", spec.test_samples, config)
-    return config_dir(root, config)
 
 
 TABLES = tuple(PAPER)
@@ -156,8 +124,6 @@ class TableResult:
     def from_csv(cls, path: str | Path) -> "TableResult":
         """Read back a table written by `write` (numbers as floats, empty cells as None); the
         sample count and profile come from the Markdown file beside it when present."""
-        import re
-
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"table file not found: {path}")
@@ -184,8 +150,6 @@ class TableResult:
         fields = sorted({k for r in self.rows for k in r}, key=lambda k: (k != "variant", k))
 
         def write_csv(handle):
-            import io
-
             text = io.StringIO()
             writer = csv.DictWriter(text, fieldnames=fields)
             writer.writeheader()
@@ -195,11 +159,6 @@ class TableResult:
         return [md, table_csv, self.plot(out / f"table_{self.name}.png")]
 
     def plot(self, path: Path) -> Path:
-        import matplotlib
-
-        matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
-
         names = [r["variant"] for r in self.rows]
         kit = [100 * r["iou"] if r.get("iou") is not None else np.nan for r in self.rows]
         paper = [r["paper_iou"] if r["paper_iou"] is not None else np.nan for r in self.rows]
@@ -226,12 +185,10 @@ def _fmt(value, scale: float = 1.0, digits: int = 2) -> str:
 
 
 def _pipeline(initial_path: Path, refine_path: Path | None):
-    initial = load_initial(initial_path)
+    initial = load_model(initial_path, "i")
     if refine_path is None:
         return initial
-    from .refine_inputs import InitialPlusRefinement
-
-    return InitialPlusRefinement(initial, load_two_hand_refiner(refine_path))
+    return InitialPlusTwoHandRefiner(initial, load_model(refine_path, "r"))
 
 
 def _occupancy_meshes(model, config: ReconstructionConfig):
@@ -268,7 +225,7 @@ def evaluate_table(name: str, dataset, indices, config: ReconstructionConfig = R
         return TableResult(name, rows, len(indices), source.profile)
     keypoints = None
     if name == "S2":
-        refiner = load_refiner(source.path("k"))
+        refiner = load_model(source.path("k"), "k")
         keypoints = {}
         with torch.no_grad():
             for i in indices:
@@ -287,8 +244,6 @@ def evaluate_table(name: str, dataset, indices, config: ReconstructionConfig = R
         rows.append({"variant": label, **metrics, "paper_iou": paper_iou, "paper_chamfer_mm": paper_cd,
                      "checkpoints": " + ".join(source.label(p) for p in (initial_path, refine_path) if p)})
     if baseline:
-        from .baselines import TemplateIKBaseline
-
         label = prefix + BASELINE
         metrics = _mean_metrics(TemplateIKBaseline().meshes, dataset, indices, n_points, seed, keypoints, progress,
                                 label)

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .geometry.rotations import matrix_to_axis_angle
-from .hand.joints import N_JOINTS, WRIST, base_joint
-from .hand.model import JOINT_LIMITS, SIDES, HandModel, HandOutput
+from ..geometry.rotations import matrix_to_axis_angle
+from ..hand.joints import N_JOINTS, WRIST, base_joint
+from ..hand.model import JOINT_LIMITS, SIDES, HandModel, HandOutput
 
 PALM_JOINTS = (WRIST,) + tuple(base_joint(f) for f in range(5))  # rigid in the hand's own frame
 

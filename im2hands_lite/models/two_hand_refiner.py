@@ -23,16 +23,22 @@ from torch import Tensor, nn
 
 from ..geometry.sampling import farthest_point_sampling, gather_points, knn
 from .attention import project_points, sample_pixel_aligned
-from .image import DeconvDecoderConfig, ImageEncoderDecoder, ResNetConfig, fast_decoder, fast_resnet
+from .image import (
+    RESNET_LAYOUTS,
+    DeconvDecoderConfig,
+    ImageEncoderDecoder,
+    ResNetConfig,
+    fast_decoder,
+    fast_resnet,
+    paper_image_config,
+)
 
-
-
-ABLATIONS = ("init_occ_cond", "feature_cloud", "context_latent")  # RefineConfig switches (Tables S1-S3)
+ABLATIONS = ("init_occ_cond", "feature_cloud", "context_latent")  # TwoHandRefinerConfig switches (Tables S1-S3)
 SIDE_LABELS = torch.tensor([[0.0, 1.0], [1.0, 0.0]])  # hand 0 (right): [0, 1]; hand 1 (left): [1, 0]
 
 
 @dataclass(frozen=True)
-class RefineConfig:
+class TwoHandRefinerConfig:
     n_points: int = 512  # iso-surface points per hand (Table S3: 256 / 512 / 1024)
     width: int = 64  # PCEnc width (official: 256)
     k_neighbours: int = 16  # vector attention neighbourhood
@@ -61,6 +67,17 @@ class RefineConfig:
         if self.penetration_weight < 0:
             raise ValueError("penetration_weight must be >= 0")
 
+    @classmethod
+    def fast(cls, **overrides) -> "TwoHandRefinerConfig":
+        """CPU preset: width 64 and the fast image networks (the defaults)."""
+        return cls(**overrides)
+
+    @classmethod
+    def paper(cls, **overrides) -> "TwoHandRefinerConfig":
+        """The official widths (PCEnc 256) and the paper's image networks (ResNet-50)."""
+        resnet, decoder, _ = paper_image_config()
+        return cls(**{"resnet": resnet, "decoder": decoder, "width": 256} | overrides)
+
     @property
     def n_anchors(self) -> int:
         return self.n_points // 2 ** self.down_stages
@@ -72,8 +89,6 @@ class RefineConfig:
     @property
     def global_image_dim(self) -> int:
         """Width of z_I: the encoder's last stage (ResNet-50: 2048)."""
-        from .image import RESNET_LAYOUTS
-
         return self.resnet.width * 8 * RESNET_LAYOUTS[self.resnet.depth][0].expansion
 
     @property
@@ -155,7 +170,7 @@ class EncodedHand:
 class PointCloudEncoder(nn.Module):
     """PCEnc: (B, N, 3) points + (B, N, F) per-point inputs -> anchors, features, z_s."""
 
-    def __init__(self, config: RefineConfig):
+    def __init__(self, config: TwoHandRefinerConfig):
         super().__init__()
         c = config
         self.embed = mlp(c.point_input_dim, c.width, c.width)
@@ -180,7 +195,7 @@ class PointCloudEncoder(nn.Module):
 class PointCloudDecoder(nn.Module):
     """PCDec: queries attend to their nearest anchors, conditioned on a latent -> occupancy."""
 
-    def __init__(self, config: RefineConfig):
+    def __init__(self, config: TwoHandRefinerConfig):
         super().__init__()
         c = config
         d = c.decoder_width
@@ -215,7 +230,7 @@ class PointCloudDecoder(nn.Module):
 
 
 @dataclass
-class RefineOutput:
+class TwoHandRefinerOutput:
     occupancy: Tensor  # (S, 2, M) refined occupancy of hand s at its queries
     logits: Tensor  # (S, 2, M)
     encoded: list[EncodedHand]  # [right, left]
@@ -226,7 +241,7 @@ class RefineOutput:
 class TwoHandRefiner(nn.Module):
     """R: refine both hands' occupancy from I's iso-surface points, the image and each other."""
 
-    def __init__(self, config: RefineConfig = RefineConfig()):
+    def __init__(self, config: TwoHandRefinerConfig = TwoHandRefinerConfig()):
         super().__init__()
         self.config = c = config
         self.register_buffer("side_labels", SIDE_LABELS.clone())
@@ -235,6 +250,31 @@ class TwoHandRefiner(nn.Module):
         self.context = nn.Sequential(nn.Linear(2 * c.width + c.global_image_dim, c.width), nn.ReLU(),
                                      nn.Linear(c.width, c.width)) if c.context_latent else None
         self.decoder = PointCloudDecoder(c)
+
+    def forward(self, points: Tensor, point_features: Tensor | None, global_image: Tensor, queries: Tensor,
+                initial_occupancy: Tensor | None, return_attention: bool = False) -> TwoHandRefinerOutput:
+        """points (S, 2, N, 3), queries (S, 2, M, 3): network units (see `to_network`);
+        point_features (S, 2, N, F); global_image (S, global_image_dim); initial_occupancy
+        (S, 2, M) of hand s at its own queries (I's output)."""
+        c = self.config
+        if points.ndim != 4 or points.shape[1:] != (2, c.n_points, 3):
+            raise ValueError(f"points must be (S, 2, {c.n_points}, 3), got {tuple(points.shape)}")
+        if queries.ndim != 4 or queries.shape[1] != 2 or queries.shape[-1] != 3:
+            raise ValueError(f"queries must be (S, 2, M, 3), got {tuple(queries.shape)}")
+        if c.init_occ_cond and (initial_occupancy is None or initial_occupancy.shape != queries.shape[:3]):
+            raise ValueError(f"init_occ_cond=True needs initial_occupancy {tuple(queries.shape[:3])}")
+        encoded = self.encode_hands(points, point_features)
+        context = self.context_latent(encoded, global_image)
+        logits, attention = [], []
+        for hand in (0, 1):
+            occ = initial_occupancy[:, hand] if c.init_occ_cond else None
+            latent = context if c.context_latent else encoded[hand].latent
+            out, weights = self.decoder(queries[:, hand], occ, encoded[hand], latent, return_attention)
+            logits.append(out)
+            attention.append(weights)
+        logits = torch.stack(logits, dim=1)
+        return TwoHandRefinerOutput(occupancy=logits.sigmoid(), logits=logits, encoded=encoded, context=context,
+                            attention=torch.stack(attention, 1) if return_attention else None)
 
     def to_network(self, points: Tensor, R: Tensor, t: Tensor, centre_cam: Tensor) -> Tensor:
         """World points (S, ..., 3) -> camera frame minus the two-hand centre, x position_scale."""
@@ -265,7 +305,7 @@ class TwoHandRefiner(nn.Module):
                 "queries": self.to_network(batch["queries"], R, t, centre_cam) if "queries" in batch else None,
                 "initial_occupancy": batch.get("initial_occupancy") if c.init_occ_cond else None}
 
-    def predict(self, batch: dict[str, Tensor], return_attention: bool = False) -> RefineOutput:
+    def predict(self, batch: dict[str, Tensor], return_attention: bool = False) -> TwoHandRefinerOutput:
         """Refined occupancy (S, 2, M) of both hands at their queries, from a data batch."""
         x = self.prepare(batch)
         return self(x["points"], x["point_features"], x["global_image"], x["queries"], x["initial_occupancy"],
@@ -284,31 +324,6 @@ class TwoHandRefiner(nn.Module):
             encoded.append(self.encoder(points[:, hand], torch.cat(parts, dim=-1)))
         return encoded
 
-    def forward(self, points: Tensor, point_features: Tensor | None, global_image: Tensor, queries: Tensor,
-                initial_occupancy: Tensor | None, return_attention: bool = False) -> RefineOutput:
-        """points (S, 2, N, 3), queries (S, 2, M, 3): network units (see `to_network`);
-        point_features (S, 2, N, F); global_image (S, global_image_dim); initial_occupancy
-        (S, 2, M) of hand s at its own queries (I's output)."""
-        c = self.config
-        if points.ndim != 4 or points.shape[1:] != (2, c.n_points, 3):
-            raise ValueError(f"points must be (S, 2, {c.n_points}, 3), got {tuple(points.shape)}")
-        if queries.ndim != 4 or queries.shape[1] != 2 or queries.shape[-1] != 3:
-            raise ValueError(f"queries must be (S, 2, M, 3), got {tuple(queries.shape)}")
-        if c.init_occ_cond and (initial_occupancy is None or initial_occupancy.shape != queries.shape[:3]):
-            raise ValueError(f"init_occ_cond=True needs initial_occupancy {tuple(queries.shape[:3])}")
-        encoded = self.encode_hands(points, point_features)
-        context = self.context_latent(encoded, global_image)
-        logits, attention = [], []
-        for hand in (0, 1):
-            occ = initial_occupancy[:, hand] if c.init_occ_cond else None
-            latent = context if c.context_latent else encoded[hand].latent
-            out, weights = self.decoder(queries[:, hand], occ, encoded[hand], latent, return_attention)
-            logits.append(out)
-            attention.append(weights)
-        logits = torch.stack(logits, dim=1)
-        return RefineOutput(occupancy=logits.sigmoid(), logits=logits, encoded=encoded, context=context,
-                            attention=torch.stack(attention, 1) if return_attention else None)
-
     def context_latent(self, encoded: list[EncodedHand], global_image: Tensor) -> Tensor:
         """ContextEnc: z_c = MLP(z_l, z_r, z_I); zeros when context_latent is off."""
         if not self.config.context_latent:
@@ -323,7 +338,7 @@ class TwoHandRefiner(nn.Module):
         return logits.sigmoid()
 
 
-def refinement_loss(model: TwoHandRefiner, out: RefineOutput, target: Tensor, pen_queries: Tensor | None = None,
+def two_hand_refiner_loss(model: TwoHandRefiner, out: TwoHandRefinerOutput, target: Tensor, pen_queries: Tensor | None = None,
                     pen_initial: Tensor | None = None) -> tuple[Tensor, dict[str, float]]:
     """Occupancy MSE of both hands + penetration_weight x mean of o_r(x) o_l(x).
 

@@ -7,18 +7,21 @@ from an assumed field of view (`fov_deg`; the kit's generator draws 25-40 degree
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image, UnidentifiedImageError
 
-from .atomic import atomic_write
-from .checkpoints import SHIPPED, load_estimator, load_initial, load_refiner, load_two_hand_refiner
-from .evaluate import ReconstructionConfig, reconstruct_pair
-from .geometry.camera import PinholeCamera, intrinsics_from_fov
-from .geometry.render import render_meshes
-from .hand.joints import check_keypoints
+from ..checkpoints import atomic_write
+from ..evaluation.reconstruction import ReconstructionConfig, reconstruct_pair
+from ..geometry.camera import PinholeCamera, intrinsics_from_fov
+from ..geometry.render import render_meshes
+from ..hand.joints import check_keypoints
+from ..models.registry import load_model
+from ..models.two_stage import InitialPlusTwoHandRefiner
 
 
 class ImageError(ValueError):
@@ -27,8 +30,6 @@ class ImageError(ValueError):
 
 def read_rgb(path: str | Path):
     """The whole file as a PIL RGB image. Clear errors for missing, empty and non-image files."""
-    from PIL import Image, UnidentifiedImageError
-
     path = Path(path)
     if not path.is_file():
         raise ImageError(f"image not found: {path}")
@@ -43,8 +44,6 @@ def read_rgb(path: str | Path):
 
 def load_image(path: str | Path, size: int) -> np.ndarray:
     """(size, size, 3) uint8 RGB: the file's centre square, resized. Clear errors for bad files."""
-    from PIL import Image
-
     image = read_rgb(path)
     w, h = image.size
     side = min(w, h)
@@ -72,15 +71,12 @@ class ImagePipeline:
     """Shipped (or given) estimator, K, I and R, ready for `reconstruct`."""
 
     def __init__(self, estimator=None, refiner=None, initial=None, two_hand=None, use_refinement: bool = True):
-        self.estimator = estimator or load_estimator(SHIPPED / "estimator_fast.pt")
-        self.refiner = refiner or load_refiner(SHIPPED / "k_fast.pt")
-        self.initial = initial or load_initial(SHIPPED / "i_attention_fast.pt")
+        self.estimator = estimator or load_model("estimator")
+        self.refiner = refiner or load_model("k")
+        self.initial = initial or load_model("i")
         self.two_hand = None
         if use_refinement:
-            from .refine_inputs import InitialPlusRefinement
-
-            r = two_hand or load_two_hand_refiner(SHIPPED / "r_fast.pt")
-            self.two_hand = InitialPlusRefinement(self.initial, r)
+            self.two_hand = InitialPlusTwoHandRefiner(self.initial, two_hand or load_model("r"))
 
     @property
     def image_size(self) -> int:
@@ -120,10 +116,6 @@ class ImagePipeline:
 
 def save_reconstruction(result: Reconstruction, out: str | Path) -> list[Path]:
     """right.ply/.obj, left.ply/.obj, overlay.png and keypoints.json into `out` (each written atomically)."""
-    import json
-
-    from PIL import Image
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written = []

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -26,8 +27,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_write
-from .geometry.camera import PinholeCamera, intrinsics_from_fov
+from ..checkpoints import atomic_write
+from ..data.dataset import default_cache_root
+from ..evaluation.reconstruction import ReconstructionConfig
+from ..geometry.camera import PinholeCamera, intrinsics_from_fov
+from ..geometry.crop import crop_box, crop_image
+from .pipeline import ImagePipeline, read_rgb
 
 # MediaPipe's order: 0 wrist; thumb CMC, MCP, IP, tip (1-4); index MCP, PIP, DIP, tip (5-8);
 # middle (9-12); ring (13-16); pinky (17-20). The kit's (InterHand2.6M): per finger tip -> base, wrist last.
@@ -47,8 +52,6 @@ class WildError(RuntimeError):
 
 def bundle_path(cache_root: str | Path | None = None) -> Path:
     """Where the hand-landmarker bundle lives: <cache>/mediapipe/hand_landmarker.task."""
-    from .data.dataset import default_cache_root
-
     return Path(cache_root if cache_root is not None else default_cache_root()) / "mediapipe" / "hand_landmarker.task"
 
 
@@ -111,8 +114,6 @@ class HandLandmarker:
     `mirrored=True` for selfie-style (mirrored) images."""
 
     def __init__(self, bundle: str | Path | None = None, min_confidence: float = 0.3):
-        import os
-
         os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ logging: warnings and up
         try:
             from mediapipe.tasks.python import BaseOptions, vision
@@ -221,10 +222,6 @@ def reconstruct_photo(path: str | Path, pipeline=None, fov_deg: float = PHOTO_FO
                       bundle: str | Path | None = None, mirrored: bool = False, crop_scale: float = 1.4):
     """Photo -> MediaPipe keypoints (lifted with the assumed camera) -> a square crop around both
     hands -> K -> I -> R. Returns the pipeline's `Reconstruction` (meshes in the camera frame)."""
-    from .evaluate import ReconstructionConfig
-    from .geometry.crop import crop_box, crop_image
-    from .pipeline import ImagePipeline, read_rgb
-
     photo = np.asarray(read_rgb(path), dtype=np.uint8)
     pipeline = pipeline if pipeline is not None else ImagePipeline()
     camera = photo_camera(photo.shape[1], photo.shape[0], fov_deg)

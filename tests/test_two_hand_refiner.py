@@ -2,13 +2,15 @@
 import dataclasses
 
 import numpy as np
-
 import pytest
 import torch
 
 from im2hands_lite.geometry.sampling import farthest_point_sampling, gather_points, knn
-from im2hands_lite.models.refine import RefineConfig, TwoHandRefiner, refinement_loss
-
+from im2hands_lite.models.two_hand_refiner import (
+    TwoHandRefiner,
+    TwoHandRefinerConfig,
+    two_hand_refiner_loss,
+)
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
@@ -75,7 +77,7 @@ def inputs(config, samples=2, queries=64, seed=0):
     return points, features, global_image, q, initial
 
 
-SMALL = RefineConfig(n_points=64, width=32, k_neighbours=8, self_attention_blocks=1, decoder_neighbours=4)
+SMALL = TwoHandRefinerConfig(n_points=64, width=32, k_neighbours=8, self_attention_blocks=1, decoder_neighbours=4)
 
 
 @pytest.mark.parametrize("switch", [{}, {"init_occ_cond": False}, {"feature_cloud": False},
@@ -129,7 +131,7 @@ def test_refiner_overfits_and_the_penetration_term_pushes_hands_apart():
     first = None
     for _ in range(60):
         out = model(points, features, global_image, q, initial)
-        loss, terms = refinement_loss(model, out, target)
+        loss, terms = two_hand_refiner_loss(model, out, target)
         first = first if first is not None else terms["mse"]
         optimizer.zero_grad()
         loss.backward()
@@ -145,14 +147,14 @@ def test_refiner_overfits_and_the_penetration_term_pushes_hands_apart():
     values = []
     for _ in range(30):
         out = model(points, features, global_image, q, initial)
-        loss, terms = refinement_loss(model, out, out.occupancy.detach(), shared, shared_initial)
+        loss, terms = two_hand_refiner_loss(model, out, out.occupancy.detach(), shared, shared_initial)
         values.append(terms["penetration"])
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
     assert values[-1] < 0.5 * values[0]
     with pytest.raises(ValueError, match="pen_initial"):
-        refinement_loss(model, out, out.occupancy.detach(), shared, None)
+        two_hand_refiner_loss(model, out, out.occupancy.detach(), shared, None)
 
 
 def test_refiner_rejects_bad_shapes():
@@ -165,32 +167,35 @@ def test_refiner_rejects_bad_shapes():
     with pytest.raises(ValueError, match="point_features"):
         model(points, None, global_image, q, initial)
     with pytest.raises(ValueError, match="anchors"):
-        RefineConfig(n_points=32, decoder_neighbours=9)
+        TwoHandRefinerConfig(n_points=32, decoder_neighbours=9)
 
 
 # ----------------------------------------------------------------------------- R's inputs from I
 
 @pytest.fixture(scope="module")
 def tiny_cache(tmp_path_factory):
-    from im2hands_lite.checkpoints import SHIPPED, load_initial
+    from im2hands_lite.checkpoints import SHIPPED
     from im2hands_lite.data import TwoHandDataset, kit_samples_dir
-    from im2hands_lite.refine_inputs import RefineInputConfig, prepare_refine_inputs
+    from im2hands_lite.models.registry import load_model
+    from im2hands_lite.models.two_stage import IsoSurfaceConfig
+    from im2hands_lite.training.r_inputs import prepare_r_inputs
 
-    initial = load_initial(SHIPPED / "i_none_fast.pt")
+    initial = load_model(SHIPPED / "i_none_fast.pt")
     base = TwoHandDataset(kit_samples_dir(), "test")
-    config = RefineInputConfig(max_points=128, resolution=24, surface_samples=1024)
+    config = IsoSurfaceConfig(max_points=128, resolution=24, surface_samples=1024)
     directory = tmp_path_factory.mktemp("refine_inputs")
-    prepare_refine_inputs(initial, base, directory, "test", indices=[0, 1], config=config, progress=False)
+    prepare_r_inputs(initial, base, directory, "test", indices=[0, 1], config=config, progress=False)
     return initial, base, directory, config
 
 
 def test_refine_inputs_lie_on_the_surface_of_i(tiny_cache):
     import numpy as np
 
-    from im2hands_lite.refine_inputs import RefineDataset, initial_occupancy_at
+    from im2hands_lite.models.two_stage import initial_occupancy_at
+    from im2hands_lite.training.r_inputs import RInputsDataset
 
     initial, base, directory, config = tiny_cache
-    data = RefineDataset(base, directory, "test", n_queries=64, indices=[0, 1])
+    data = RInputsDataset(base, directory, "test", n_queries=64, indices=[0, 1])
     item = data[0]
     assert item["surface_points"].shape == (2, 128, 3) and item["initial_occupancy"].shape == (2, 64)
     assert item["pen_queries"].shape == (128, 3) and item["pen_initial"].shape == (2, 128)
@@ -210,22 +215,24 @@ def test_refine_inputs_lie_on_the_surface_of_i(tiny_cache):
     # FPS order: the first points are spread over the hand
     first = item["surface_points"][0, :8]
     assert torch.pdist(first).min() > 0.01
-    with pytest.raises(FileNotFoundError, match="prepare_refine_inputs"):
-        RefineDataset(base, directory, "test", indices=[0, 5])
+    with pytest.raises(FileNotFoundError, match="prepare_r_inputs"):
+        RInputsDataset(base, directory, "test", indices=[0, 5])
 
 
 def test_refiner_trains_on_cached_inputs_and_reconstructs(tiny_cache):
-    from im2hands_lite.evaluate import ReconstructionConfig, reconstruct_pair
-    from im2hands_lite.refine_inputs import InitialPlusRefinement, RefineDataset
-    from im2hands_lite.train import HaloTrainConfig, train_refinement
+    from im2hands_lite.evaluation.reconstruction import ReconstructionConfig, reconstruct_pair
+    from im2hands_lite.models.two_stage import InitialPlusTwoHandRefiner
+    from im2hands_lite.training.r_inputs import RInputsDataset
+    from im2hands_lite.training.settings import TwoHandRefinerTrainSettings
+    from im2hands_lite.training.trainer import train
 
     initial, base, directory, config = tiny_cache
-    data = RefineDataset(base, directory, "test", n_queries=64, indices=[0, 1])
+    data = RInputsDataset(base, directory, "test", n_queries=64, indices=[0, 1])
     r_config = dataclasses.replace(SMALL, n_points=128, decoder_neighbours=4)
     model = TwoHandRefiner(r_config)
-    log = train_refinement(model, data, HaloTrainConfig(steps=4, batch_size=2), progress=False)
+    log = train(model, data, TwoHandRefinerTrainSettings(steps=4, batch_size=2), progress=False).log
     assert len(log) == 4 and all(np.isfinite(r["loss"]) and "penetration" in r for r in log)
-    pipeline = InitialPlusRefinement(initial, model.eval(), config)
+    pipeline = InitialPlusTwoHandRefiner(initial, model.eval(), config)
     item = base[0]
     meshes = reconstruct_pair(pipeline, item, ReconstructionConfig(resolution=16, coarse_resolution=8))
     assert len(meshes) == 2
@@ -280,7 +287,7 @@ def test_penetration_term_is_zero_apart_and_positive_when_overlapping():
             x = queries[..., 0]
             return (x < 0).float() if hand == 0 else (x > left_edge).float()
         model.occupancy_of = occupancy_of
-        return refinement_loss(model, out, out.occupancy.detach(), shared, torch.rand(2, 2, shared.shape[1]))[1]
+        return two_hand_refiner_loss(model, out, out.occupancy.detach(), shared, torch.rand(2, 2, shared.shape[1]))[1]
     assert terms_with(0.0)["penetration"] == 0.0
     overlap = terms_with(-1.0)["penetration"]
     expected = ((shared[..., 0] < 0) & (shared[..., 0] > -1)).float().mean().item()

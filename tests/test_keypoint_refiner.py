@@ -4,18 +4,39 @@ import dataclasses
 import pytest
 import torch
 
-from im2hands_lite.checkpoints import (CheckpointError, load_estimator, load_refiner, save_checkpoint)
+from im2hands_lite.checkpoints import CheckpointError, save_checkpoint
 from im2hands_lite.data import TwoHandDataset, kit_samples_dir
-from im2hands_lite.data.noise import (JOINT_LEVEL, NO_NOISE, KeypointNoiseConfig, add_keypoint_noise, mpjpe_mm,
-                                      root_relative_mpjpe_mm)
-from im2hands_lite.evaluate import evaluate_keypoints, noisy_keypoints_for
-from im2hands_lite.hand.joints import N_JOINTS, WRIST
-from im2hands_lite.models.estimator import (EstimatorConfig, KeypointEstimator, estimator_loss, estimator_targets,
-                                            lift_to_camera, soft_argmax)
-from im2hands_lite.models.keypoints import (GRAPH_CONVS, KeypointRefiner, KeypointRefinerConfig, chebyshev_basis,
-                                            keypoint_loss, normalized_adjacency, scaled_laplacian, skeleton_adjacency)
-from im2hands_lite.train import KeypointTrainConfig, train_estimator, train_refiner
-
+from im2hands_lite.data.noise import (
+    JOINT_LEVEL,
+    NO_NOISE,
+    KeypointNoiseConfig,
+    add_keypoint_noise,
+    mpjpe_mm,
+    root_relative_mpjpe_mm,
+)
+from im2hands_lite.evaluation.evaluate import evaluate_keypoints, noisy_keypoints_for
+from im2hands_lite.hand.joints import WRIST
+from im2hands_lite.models.estimator import (
+    EstimatorConfig,
+    KeypointEstimator,
+    estimator_loss,
+    estimator_targets,
+    lift_to_camera,
+    soft_argmax,
+)
+from im2hands_lite.models.keypoint_refiner import (
+    GRAPH_CONVS,
+    KeypointRefiner,
+    KeypointRefinerConfig,
+    chebyshev_basis,
+    keypoint_loss,
+    normalized_adjacency,
+    scaled_laplacian,
+    skeleton_adjacency,
+)
+from im2hands_lite.models.registry import load_model
+from im2hands_lite.training.settings import EstimatorTrainSettings, KeypointRefinerTrainSettings
+from im2hands_lite.training.trainer import train
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
@@ -160,11 +181,11 @@ def test_refiner_reduces_mpjpe_on_a_tiny_overfit(batch, kind):
 
 def test_train_refiner_draws_fresh_noise_deterministically(dataset):
     few = torch.utils.data.Subset(dataset, range(4))
-    config = KeypointTrainConfig(steps=6, batch_size=2)
+    config = KeypointRefinerTrainSettings(steps=6, batch_size=2)
     logs = []
     for _ in range(2):
         torch.manual_seed(123)  # the loop reseeds itself: the outer state must not matter
-        logs.append(train_refiner(KeypointRefiner(small_refiner(image_cond=False)), few, config, progress=False))
+        logs.append(train(KeypointRefiner(small_refiner(image_cond=False)), few, config, progress=False).log)
     assert [r["loss"] for r in logs[0]] == [r["loss"] for r in logs[1]]
     assert len({round(r["loss"], 6) for r in logs[0]}) == 6 and all(r["loss"] > 0 for r in logs[0])
     result = evaluate_keypoints(few, refiner=KeypointRefiner(small_refiner(image_cond=False)), progress=False)
@@ -175,13 +196,13 @@ def test_train_refiner_draws_fresh_noise_deterministically(dataset):
 def test_refiner_checkpoint_round_trip(tmp_path, batch):
     torch.manual_seed(1)
     model = KeypointRefiner(small_refiner(graph_conv="gcn", inter_hand_edges=True)).eval()
-    save_checkpoint(tmp_path / "k.pt", model, "keypoints", model.config)
-    loaded = load_refiner(tmp_path / "k.pt")
+    save_checkpoint(tmp_path / "k.pt", model, "k", model.config)
+    loaded = load_model(tmp_path / "k.pt", "k")
     assert loaded.config == model.config
     with torch.no_grad():
         assert torch.equal(loaded.predict(batch).keypoints, model.predict(batch).keypoints)
     with pytest.raises(CheckpointError, match="expected 'estimator'"):
-        load_estimator(tmp_path / "k.pt")
+        load_model(tmp_path / "k.pt", "estimator")
 
 
 # ----------------------------------------------------------------------------- noise
@@ -272,10 +293,10 @@ def test_estimator_shapes_overfit_and_checkpoint(dataset, tmp_path):
     assert out.keypoints_cam.shape == (4, 42, 3) and out.uv.shape == (4, 42, 2)
     assert out.heatmaps.shape == (4, 42, 32, 32)  # quarter resolution
     first = estimator_loss(out, estimator_targets(b["keypoints"], b["K"], b["R"], b["t"]), 128).item()
-    log = train_estimator(model, few, KeypointTrainConfig(steps=80, batch_size=4), progress=False)
+    log = train(model, few, EstimatorTrainSettings(steps=80, batch_size=4), progress=False).log
     assert log[-1]["loss"] < 0.5 * first
     save_checkpoint(tmp_path / "e.pt", model, "estimator", model.config)
-    loaded = load_estimator(tmp_path / "e.pt")
+    loaded = load_model(tmp_path / "e.pt")
     with torch.no_grad():
         assert torch.equal(loaded.predict(b), model.predict(b))
     with pytest.raises(ValueError, match="channels"):

@@ -1,0 +1,14 @@
+"""Evaluation: meshes from occupancy models, metrics, evaluation loops, Tables S1-S3, baselines.
+Never imports training: training the missing variants of a table lives in `apps.table_runs`."""
+from .evaluate import (
+           evaluate_keypoints,
+           evaluate_occupancy,
+           noisy_keypoints_for,
+           noisy_keypoints_of,
+)
+from .reconstruction import ReconstructionConfig, reconstruct_hand, reconstruct_pair
+from .tables import CheckpointSource, TableResult, evaluate_table
+
+__all__ = ["evaluate_keypoints", "evaluate_occupancy", "noisy_keypoints_for", "noisy_keypoints_of",
+           "ReconstructionConfig", "reconstruct_hand", "reconstruct_pair", "CheckpointSource", "TableResult",
+           "evaluate_table"]

@@ -1,0 +1,114 @@
+"""R's training inputs from a frozen I, computed once per sample and cached on disk.
+
+For every sample: I's iso-surface points of each hand (`models.two_stage.iso_surface_points`)
+and I's occupancy of each hand at all query points of both hands (its own queries: R's input;
+the other hand's: the penetration term). I is frozen while R trains, so recomputing these
+every step would only cost time.
+
+The cache lives in `<root>/<I checkpoint sha256[:12]>-<config key>/<split>/<index>.npz`,
+written atomically; `prepare_r_inputs` resumes where it stopped.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+from tqdm.auto import tqdm
+
+from ..checkpoints import atomic_write
+from ..models.two_stage import IsoSurfaceConfig, initial_occupancy_at, iso_surface_points
+
+
+def compute_r_inputs(initial, item: dict, config: IsoSurfaceConfig = IsoSurfaceConfig(),
+                          seed: int = 0) -> dict[str, np.ndarray]:
+    """surface_points (2, max_points, 3); initial_own (2, Q) = I's occupancy of hand h at its
+    own queries; initial_cross (2, Q) = at the other hand's queries; mesh_empty (2,)."""
+    initial.eval()
+    points, empty, own, cross = [], [], [], []
+    for hand in (0, 1):
+        p, e = iso_surface_points(initial, item, hand, config, seed)
+        points.append(p)
+        empty.append(e)
+        own.append(initial_occupancy_at(initial, item, hand, item["queries"][hand]))
+        cross.append(initial_occupancy_at(initial, item, hand, item["queries"][1 - hand]))
+    return {"surface_points": np.stack(points).astype(np.float32), "initial_own": np.stack(own).astype(np.float32),
+            "initial_cross": np.stack(cross).astype(np.float32), "mesh_empty": np.array(empty)}
+
+
+def r_inputs_dir(root: str | Path, initial_checkpoint: str | Path, config: IsoSurfaceConfig) -> Path:
+    sha = hashlib.sha256(Path(initial_checkpoint).read_bytes()).hexdigest()[:12]
+    return Path(root) / f"{sha}-{config.key()}"
+
+
+def prepare_r_inputs(initial, dataset, directory: str | Path, split: str, indices=None,
+                          config: IsoSurfaceConfig = IsoSurfaceConfig(), progress: bool = True) -> Path:
+    """Write one npz per sample of `dataset` (a TwoHandDataset with all queries) into
+    directory/split; samples already there are skipped (resumable)."""
+    out = Path(directory) / split
+    out.mkdir(parents=True, exist_ok=True)
+    (Path(directory) / "config.json").write_text(json.dumps(asdict(config), indent=1))
+    indices = range(len(dataset)) if indices is None else indices
+    for i in tqdm(list(indices), desc=f"R inputs ({split})", disable=not progress):
+        path = out / f"{i:06d}.npz"
+        if path.is_file():
+            continue
+        item = dataset[i]
+        arrays = compute_r_inputs(initial, item, config, seed=int(item["seed"]))
+        atomic_write(path, lambda handle: np.savez(handle, **arrays))
+    return out
+
+
+class RInputsDataset(Dataset):
+    """TwoHandDataset items + R's cached inputs, with `n_queries` queries per hand drawn
+    (deterministically per index and epoch) together with their labels and I's occupancy.
+
+    Extra item fields: surface_points (2, P, 3), initial_occupancy (2, n), and for the
+    penetration term pen_queries (2n, 3) = both hands' queries, pen_initial (2, 2n) = I's
+    occupancy of each hand there.
+    """
+
+    def __init__(self, base, directory: str | Path, split: str, n_queries: int | None = 1024, seed: int = 0,
+                 indices=None):
+        self.base, self.directory, self.n_queries, self.seed = base, Path(directory) / split, n_queries, seed
+        self.indices = list(range(len(base)) if indices is None else indices)
+        missing = [i for i in self.indices if not (self.directory / f"{i:06d}.npz").is_file()]
+        if missing:
+            raise FileNotFoundError(f"{len(missing)} samples lack R inputs in {self.directory} (first: {missing[0]}); "
+                                    f"run prepare_r_inputs first")
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __getitem__(self, k: int) -> dict[str, torch.Tensor]:
+        index = self.indices[k]
+        item = self.base[index]
+        with np.load(self.directory / f"{index:06d}.npz") as cached:
+            extra = {key: torch.from_numpy(cached[key]) for key in ("surface_points", "initial_own", "initial_cross")}
+        total = item["queries"].shape[1]
+        if extra["initial_own"].shape[1] != total:
+            raise ValueError(f"cached R inputs of sample {index} hold {extra['initial_own'].shape[1]} queries per hand, "
+                             f"the data {total}: the cache belongs to other data")
+        if self.n_queries is not None and self.n_queries < total:
+            g = np.random.default_rng([self.seed, index, self.epoch])
+            half = total // 2  # keep the uniform / near-surface balance of the labels
+            take = torch.from_numpy(np.concatenate([g.choice(half, self.n_queries // 2, replace=False),
+                                                    half + g.choice(total - half, self.n_queries - self.n_queries // 2,
+                                                                    replace=False)]))
+        else:
+            take = torch.arange(total)
+        item["queries"], item["occupancy"] = item["queries"][:, take], item["occupancy"][:, take]
+        own, cross = extra["initial_own"][:, take], extra["initial_cross"][:, take]
+        item["surface_points"] = extra["surface_points"]
+        item["initial_occupancy"] = own
+        item["pen_queries"] = item["queries"].reshape(-1, 3)  # right's queries, then left's
+        item["pen_initial"] = torch.stack([torch.cat([own[0], cross[0]]), torch.cat([cross[1], own[1]])])
+        return item

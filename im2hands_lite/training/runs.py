@@ -1,0 +1,154 @@
+"""A training run as data (`RunSpec`): which model, which profile, which data; `run_training`
+builds the model from the registry and its data set, then calls the one trainer.
+
+    im2hands train --profile fast --model i --variant attention --out runs/i
+    im2hands train ... --resume          # continue from the newest good checkpoint
+    torchrun --nproc_per_node=N -m im2hands_lite train ...   # N processes (DDP), same semantics
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ..checkpoints import CheckpointError
+from ..data import TwoHandDataset, default_cache_root, generate_split
+from ..data.dataset import config_dir
+from ..models.initial import IMAGE_CONDITIONS
+from ..models.registry import VARIANTS, build_model, load_model, shipped_path
+from ..models.two_hand_refiner import ABLATIONS
+from ..models.two_stage import IsoSurfaceConfig
+from .distributed import init_distributed, pick_device
+from .r_inputs import RInputsDataset, prepare_r_inputs, r_inputs_dir
+from .settings import MODELS, Profile, TrainSettings, get_profile, with_overrides
+from .trainer import TrainResult, checkpoint_paths, train
+
+
+@dataclass
+class RunSpec:
+    """Everything that defines a training run (the CLI, `im2hands ship` and notebook 06 build one)."""
+
+    model: str  # one of MODELS
+    profile: str = "fast"
+    out: str = "runs/run"
+    variant: str = ""  # I: image conditioning ("" = attention)
+    ablate: tuple[str, ...] = ()  # R: switches turned off
+    n_points: int = 0  # R: iso-surface points per hand (0 = 512)
+    initial_checkpoint: str = ""  # R: the frozen I (default: the shipped attention checkpoint)
+    overrides: tuple[str, ...] = ()  # "field=value" settings overrides
+    device: str = "auto"
+    resume: bool = False
+    keep_last: int = 2
+    data_root: str = ""  # default: $IM2HANDS_CACHE or ~/.cache/im2hands-lite
+    data_dir: str = ""  # an existing generated data folder to train on instead (e.g. a prepared InterHand)
+    progress: bool = True
+    threads: int = 0  # torch CPU threads (0: leave torch's default)
+
+    def __post_init__(self):
+        if self.model not in MODELS:
+            raise ValueError(f"unknown model {self.model!r}; choose one of {list(MODELS)}")
+        get_profile(self.profile)
+        if self.keep_last < 1:
+            raise ValueError("keep_last must be >= 1")
+        if self.variant and self.model != "i":
+            raise ValueError(f"--variant (image conditioning) is I's option; model {self.model!r} has none")
+        if self.variant and self.variant not in IMAGE_CONDITIONS:
+            raise ValueError(f"unknown variant {self.variant!r}; choose one of {list(IMAGE_CONDITIONS)}")
+        if (self.ablate or self.n_points or self.initial_checkpoint) and self.model != "r":
+            raise ValueError(f"--ablate, --points and --initial are R's options; model {self.model!r} has none")
+        unknown = [name for name in self.ablate if name not in ABLATIONS]
+        if unknown:
+            raise ValueError(f"unknown ablation(s) {unknown}; choose from {list(ABLATIONS)}")
+        self.ablate = tuple(self.ablate)
+        self.settings()  # unknown or invalid overrides fail here, before any folder is made
+
+    @classmethod
+    def from_variant(cls, stem: str, **fields) -> "RunSpec":
+        """The run that produces a shipped variant ("i_pixel_aligned", "r_256", ...)."""
+        if stem not in VARIANTS:
+            raise ValueError(f"unknown variant {stem!r}; choose one of {list(VARIANTS)}")
+        kind, options = VARIANTS[stem]
+        spec = {"model": kind}
+        if "image_cond" in options:
+            spec["variant"] = options["image_cond"]
+        if "n_points" in options:
+            spec["n_points"] = options["n_points"]
+        ablate = tuple(name for name in ABLATIONS if options.get(name) is False)
+        if ablate:
+            spec["ablate"] = ablate
+        return cls(**spec, **fields)
+
+    def settings(self) -> TrainSettings:
+        return with_overrides(get_profile(self.profile).settings(self.model), list(self.overrides))
+
+    def model_options(self) -> dict:
+        options: dict = {}
+        if self.variant:
+            options["image_cond"] = self.variant
+        if self.n_points:
+            options["n_points"] = self.n_points
+        options |= {name: False for name in self.ablate}
+        return options
+
+    def run_info(self) -> dict:
+        """What the checkpoints record of the run."""
+        keep = ("profile", "variant", "ablate", "n_points", "initial_checkpoint", "data_dir")  # the kind is the file's own
+        return {k: v for k, v in dataclasses.asdict(self).items() if k in keep}
+
+
+def build_data(spec: RunSpec, profile: Profile, settings: TrainSettings, device: torch.device, progress: bool):
+    """The run's training set; generates the kit data into the cache if missing. R's set holds
+    a frozen I's cached surface points and occupancy."""
+    root = Path(spec.data_root) if spec.data_root else default_cache_root()
+    if spec.data_dir:
+        directory = Path(spec.data_dir)
+        if not (directory / "train").is_dir():
+            raise FileNotFoundError(f"--data-dir {directory} has no train/ split (generate it with im2hands generate-data)")
+        available = len(TwoHandDataset(directory, "train"))
+        if available < settings.train_samples:
+            raise ValueError(f"--data-dir {directory} holds {available} training samples, the run asks for "
+                             f"{settings.train_samples} (lower it with --set train_samples={available})")
+    else:
+        data_config = profile.generator_config()
+        generate_split(root, "train", settings.train_samples, data_config, progress=progress)
+        generate_split(root, "test", profile.test_samples, data_config, progress=progress)
+        directory = config_dir(root, data_config)
+    indices = range(settings.train_samples)
+    if spec.model in ("halo", "i"):
+        return torch.utils.data.Subset(TwoHandDataset(directory, "train"), indices)
+    if spec.model in ("k", "estimator"):  # no queries needed
+        return torch.utils.data.Subset(TwoHandDataset(directory, "train", n_queries=2), indices)
+    initial_path = Path(spec.initial_checkpoint) if spec.initial_checkpoint else shipped_path("i")
+    initial = load_model(initial_path, "i").to(device)
+    iso_surface = IsoSurfaceConfig()
+    inputs = r_inputs_dir(root / "refine_inputs", initial_path, iso_surface)
+    base = TwoHandDataset(directory, "train")
+    prepare_r_inputs(initial, base, inputs, "train", indices, iso_surface, progress=progress)
+    return RInputsDataset(base, inputs, "train", n_queries=settings.n_queries, indices=indices)
+
+
+def run_training(spec: RunSpec) -> TrainResult:
+    """Train (or resume) one model as the spec says; returns the trainer's result."""
+    if spec.threads:
+        torch.set_num_threads(spec.threads)
+    profile, settings = get_profile(spec.profile), spec.settings()
+    out = Path(spec.out)
+    if not spec.resume and checkpoint_paths(out):  # before any work: never mix two runs in one folder
+        raise CheckpointError(f"{out} already holds checkpoints of a run: pass --resume to continue it, "
+                              f"or choose another --out")
+    dist = init_distributed(spec.device)
+    torch.manual_seed(settings.seed)  # the same initial weights in every process
+    model = build_model(spec.model, profile.backbone, **spec.model_options())
+    if not dist.is_main:
+        dist.barrier()  # the main process generates / caches the data first ...
+    data = build_data(spec, profile, settings, pick_device(spec.device), spec.progress and dist.is_main)
+    if dist.is_main:
+        dist.barrier()  # ... then the others find it in the cache
+    try:
+        return train(model, data, settings, out=out, resume=spec.resume, device=spec.device,
+                     progress=spec.progress, keep_last=spec.keep_last, desc=f"train {spec.model} ({spec.profile})",
+                     run_info=spec.run_info(), dist=dist)
+    finally:
+        dist.close()

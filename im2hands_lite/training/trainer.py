@@ -1,0 +1,261 @@
+"""The one training loop, for every model kind: the CLI, the notebooks and `im2hands ship` call it.
+
+    result = train(model, dataset, settings)                       # in memory (notebooks)
+    result = train(model, dataset, settings, out="runs/k")         # checkpoints, logs, final.pt
+    result = train(model, dataset, settings, out="runs/k", resume=True)
+
+The model brings nothing but itself: the step loss comes from its kind (`training/losses.py`).
+Every step's randomness comes from the step number: the batch's sample indices and the step's
+generator (query subsets, keypoint noise) are seeded by (seed, step), and the global torch RNG
+(dropout) is saved in each checkpoint. A run stopped after checkpoint k and resumed therefore
+takes exactly the steps an uninterrupted run takes (tests/test_trainer.py). Under `torchrun`
+each process takes its share of every step's global batch and DDP averages the gradients.
+
+Checkpoints (`<out>/checkpoints/step_XXXXXXX.pt`, the newest `keep_last` kept) are written
+atomically and hold model, optimiser, scheduler, RNG states, step, settings and the log; a
+truncated or foreign newest checkpoint is reported and skipped in favour of the previous good
+one. At the end: `<out>/final.pt` (loadable by `load_model`), `log.csv`, `log.json`, `loss.png`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import torch
+from tqdm.auto import tqdm
+
+from ..checkpoints import CheckpointError, atomic_write, load_checkpoint, save_checkpoint
+from ..models.registry import kind_of
+from .distributed import Distributed, StepModule, init_distributed, pick_device
+from .losses import StepLoss, step_loss_for
+from .settings import TrainSettings
+
+# settings a resumed run may change without becoming another run
+RESUMABLE_CHANGES = ("steps", "checkpoint_every", "num_workers")
+
+
+@dataclass
+class TrainResult:
+    log: list[dict]  # one row per step: step, loss, lr, seconds, samples_per_s (+ the loss's terms)
+    steps: int
+    device: str
+    processes: int = 1
+    out: Path | None = None
+    final: Path | None = None  # <out>/final.pt when the run has an out folder
+    sha256: str = ""
+
+
+def make_optimizer(model: torch.nn.Module, settings: TrainSettings):
+    """Adam with the settings' lr, betas, eps, weight decay; lr x decay_factor every decay_every."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr, betas=settings.betas,
+                                 eps=settings.eps, weight_decay=settings.weight_decay)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, settings.decay_every, settings.decay_factor)
+    return optimizer, scheduler
+
+
+def step_indices(n: int, batch_size: int, seed: int, step: int) -> list[int]:
+    """The sample indices of one step: drawn with replacement from a (seed, step) generator."""
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + step)
+    return torch.randint(0, n, (batch_size,), generator=generator).tolist()
+
+
+def step_generator(seed: int, step: int, rank: int = 0) -> torch.Generator:
+    """The step's own randomness (query subsets, keypoint noise), distinct per process."""
+    return torch.Generator().manual_seed(seed * 1_000_003 + step + 7 + 7919 * rank)
+
+
+# ----------------------------------------------------------------------------- checkpoints
+
+def checkpoint_paths(out: Path) -> list[Path]:
+    """Resumable checkpoints of a run, newest first."""
+    return sorted((Path(out) / "checkpoints").glob("step_*.pt"), reverse=True)
+
+
+def _comparable(settings: dict) -> dict:
+    return json.loads(json.dumps(settings))  # tuples and lists compare alike
+
+
+def save_train_state(out: Path, step: int, kind: str, model, optimizer, scheduler, settings: TrainSettings,
+                     log: list[dict], keep_last: int, run_info: dict) -> Path:
+    state = {"kind": "train_state", "model_kind": kind, "step": step, "config": dataclasses.asdict(model.config),
+             "state_dict": model.state_dict(), "optimizer": optimizer.state_dict(),
+             "scheduler": scheduler.state_dict(), "settings": dataclasses.asdict(settings), "run": run_info,
+             "rng": {"torch": torch.get_rng_state(),
+                     "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
+             "log": log}
+    path = out / "checkpoints" / f"step_{step:07d}.pt"
+    atomic_write(path, lambda handle: torch.save(state, handle))
+    for old in checkpoint_paths(out)[keep_last:]:  # only after the new one is complete
+        old.unlink(missing_ok=True)
+    return path
+
+
+def load_latest_state(out: Path, kind: str, settings: TrainSettings) -> dict | None:
+    """The newest good checkpoint's state; corrupt ones are reported on stderr and skipped."""
+    paths = checkpoint_paths(out)
+    for path in paths:
+        try:
+            state = load_checkpoint(path, kind="train_state")
+        except CheckpointError as err:
+            print(f"im2hands: skipping unreadable checkpoint: {err}", file=sys.stderr)
+            continue
+        saved, current = _comparable(state["settings"]), _comparable(dataclasses.asdict(settings))
+        differing = sorted(k for k in set(current) | set(saved)
+                           if k not in RESUMABLE_CHANGES and saved.get(k) != current.get(k))
+        if state["model_kind"] != kind or differing:
+            raise CheckpointError(f"{path} belongs to another run (model {state['model_kind']!r}, differing "
+                                  f"settings {differing}); use another --out or drop --resume")
+        return state
+    if paths:
+        raise CheckpointError(f"no readable checkpoint in {out / 'checkpoints'} (all {len(paths)} are corrupt)")
+    return None
+
+
+# ----------------------------------------------------------------------------- logs
+
+def write_logs(out: Path, log: list[dict]) -> None:
+    if not log:
+        return
+    fields = sorted({k for row in log for k in row}, key=lambda k: (k != "step", k))
+
+    def write_csv(handle):
+        text = [",".join(fields)] + [",".join(str(row.get(k, "")) for k in fields) for row in log]
+        handle.write(("\n".join(text) + "\n").encode())
+    atomic_write(out / "log.csv", write_csv)
+    atomic_write(out / "log.json", lambda handle: handle.write(json.dumps(log).encode()))
+
+
+def plot_loss(out: Path, log: list[dict], title: str) -> Path:
+    steps = [row["step"] for row in log]
+    losses = [row["loss"] for row in log]
+    window = max(1, len(losses) // 50)
+    smooth = [sum(losses[max(0, i - window + 1):i + 1]) / len(losses[max(0, i - window + 1):i + 1])
+              for i in range(len(losses))]
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(steps, losses, lw=0.5, alpha=0.4, label="loss per step")
+    ax.plot(steps, smooth, lw=1.5, label=f"mean of {window}")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.set_yscale("log")
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    path = out / "loss.png"
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+# ----------------------------------------------------------------------------- the loop
+
+def train(model: torch.nn.Module, dataset, settings: TrainSettings, *, out: str | Path | None = None,
+          resume: bool = False, device: str | torch.device = "auto", progress: bool = True, keep_last: int = 2,
+          desc: str | None = None, run_info: dict | None = None, step_loss: StepLoss | None = None,
+          dist: Distributed | None = None) -> TrainResult:
+    """Train `model` (any registered kind) for settings.steps steps of settings.batch_size
+    items of `dataset`, drawn with replacement. With `out`: resumable checkpoints every
+    settings.checkpoint_every steps, logs and `<out>/final.pt`; `run_info` is stored with them.
+    The model is left in eval mode on its training device."""
+    kind = kind_of(model).name
+    step_loss = step_loss or step_loss_for(kind, settings)
+    if keep_last < 1:
+        raise ValueError("keep_last must be >= 1")
+    out = Path(out) if out is not None else None
+    if out is not None and not resume and checkpoint_paths(out):  # never mix two runs in one folder
+        raise CheckpointError(f"{out} already holds checkpoints of a run: pass --resume to continue it, "
+                              f"or choose another --out")
+    own_dist = dist is None
+    dist = init_distributed(str(device)) if own_dist else dist
+    if settings.batch_size % dist.world_size:
+        raise ValueError(f"batch_size {settings.batch_size} (the global batch) must be divisible by the "
+                         f"{dist.world_size} processes")
+    device = pick_device(device) if isinstance(device, str) else device
+    if dist.enabled and device.type == "cuda":
+        device = torch.device("cuda", dist.local_rank)
+        torch.cuda.set_device(device)
+    model.to(device)
+    optimizer, scheduler = make_optimizer(model, settings)
+    log: list[dict] = []
+    start_step = 0
+    state = load_latest_state(out, kind, settings) if (out is not None and resume) else None
+    if state is not None:  # every process reads the same complete file
+        model.load_state_dict(state["state_dict"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["rng"]["torch"])
+        if state["rng"]["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        start_step, log = state["step"], state["log"]
+    else:
+        torch.manual_seed(settings.seed)  # dropout: the same in every process and every rerun
+    if out is not None and dist.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+    run_info = dict(run_info or {})
+    amp = settings.amp and device.type == "cuda"
+    model.train()
+    trained = model
+    if dist.enabled and device.type == "cuda":
+        # batch statistics over the global batch, as in one process (same state-dict keys as BatchNorm)
+        model = trained = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    if dist.enabled:  # gradients are averaged over the processes' shares of each step's global batch
+        trained = torch.nn.parallel.DistributedDataParallel(
+            StepModule(model, step_loss), device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=kind in ("i", "r"))  # image variants / R ablations leave parameters unused
+    bar = tqdm(total=settings.steps, initial=start_step, desc=desc or f"train {kind}",
+               disable=not (progress and dist.is_main))
+    elapsed = log[-1]["seconds"] if log else 0.0
+    started = time.perf_counter()
+    steps = range(start_step + 1, settings.steps + 1)
+    # the batches are fixed by (seed, step) up front, so worker processes change nothing but speed;
+    # each process takes every world_size-th sample of the step's global batch
+    shares = [step_indices(len(dataset), settings.batch_size, settings.seed, step)[dist.rank::dist.world_size]
+              for step in steps]
+    batches = torch.utils.data.DataLoader(
+        dataset, batch_sampler=shares, num_workers=settings.num_workers, pin_memory=device.type == "cuda",
+        generator=torch.Generator().manual_seed(settings.seed))  # its own: the global RNG (dropout) stays untouched
+    for step, batch in zip(steps, batches):
+        batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+        generator = step_generator(settings.seed, step, dist.rank)
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=amp):
+            loss, terms = trained(batch, generator) if dist.enabled else step_loss(model, batch, generator)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        mean_loss = dist.mean(loss)
+        seconds = elapsed + time.perf_counter() - started
+        done = step - start_step
+        log.append({"step": step, "loss": mean_loss, "lr": scheduler.get_last_lr()[0], "seconds": seconds,
+                    "samples_per_s": done * settings.batch_size / max(seconds - elapsed, 1e-9), **terms})
+        bar.update(1)
+        if step % 10 == 0 or step == settings.steps:
+            bar.set_postfix(loss=f"{mean_loss:.4f}", samples_per_s=f"{log[-1]['samples_per_s']:.1f}")
+        if out is not None and (step % settings.checkpoint_every == 0 or step == settings.steps):
+            if dist.is_main:  # one writer; the others wait until the checkpoint is complete
+                save_train_state(out, step, kind, model, optimizer, scheduler, settings, log, keep_last, run_info)
+                write_logs(out, log)
+            dist.barrier()
+    bar.close()
+    model.eval()
+    result = TrainResult(log=log, steps=settings.steps, device=str(device), processes=dist.world_size, out=out)
+    if out is not None:
+        result.final = out / "final.pt"
+        if dist.is_main:
+            tail = log[-50:]
+            result.sha256 = save_checkpoint(
+                result.final, model, kind, model.config, **run_info, train_settings=dataclasses.asdict(settings),
+                steps=settings.steps, device=str(device), processes=dist.world_size,
+                seconds_per_step=(log[-1]["seconds"] / len(log)) if log else None,
+                final_loss=sum(r["loss"] for r in tail) / max(len(tail), 1))
+            write_logs(out, log)
+            if log:
+                plot_loss(out, log, f"{kind} ({run_info.get('profile', 'custom')}, {device.type} x {dist.world_size})")
+        dist.barrier()
+    if own_dist:
+        dist.close()
+    return result
