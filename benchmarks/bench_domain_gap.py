@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from im2hands_lite.apps.wild import HandLandmarker, lift_to_camera
+from im2hands_lite.apps.wild import HandLandmarker, lift_landmarks
 from im2hands_lite.data import TwoHandDataset, kit_samples_dir
 
 SIDES = ("right", "left")
@@ -58,7 +58,7 @@ def main() -> None:
                     matched += 1
                     errors_px.append(error[h])
                     correct_side += hand.side == SIDES[h]
-                    lifted = lift_to_camera(hand.pixels, hand.world, camera.K)
+                    lifted = lift_landmarks(hand.pixels, hand.world, camera.K)
                     abs_mm.append(1000 * np.linalg.norm(lifted - truth_cam[h], axis=1).mean())
                     rr_mm.append(1000 * np.linalg.norm((lifted - lifted[20]) - (truth_cam[h] - truth_cam[h, 20]),
                                                        axis=1).mean())

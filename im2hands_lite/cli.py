@@ -153,10 +153,10 @@ def _evaluate(args: argparse.Namespace) -> int:
         result = evaluate_occupancy(model, split, indices, recon, progress=not args.quiet)
     else:
         keypoint_split = TwoHandDataset(directory, args.split, n_queries=2)
-        refiner = load_model(checkpoint, "k") if args.model == "k" else None
+        keypoint_refiner = load_model(checkpoint, "k") if args.model == "k" else None
         estimator = load_model(checkpoint, "estimator") if args.model == "estimator" else (
             load_model("estimator") if shipped_path("estimator").is_file() else None)
-        result = evaluate_keypoints(keypoint_split, indices, refiner=refiner, estimator=estimator,
+        result = evaluate_keypoints(keypoint_split, indices, keypoint_refiner=keypoint_refiner, estimator=estimator,
                                     progress=not args.quiet)
     units = {"iou": "", "chamfer_mm": " mm", "penetration_cm3": " cm^3"}
     print(f"{args.model} from {checkpoint.name} on {len(indices)} {args.split} samples of {directory}:")
@@ -173,7 +173,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _reconstruct(args: argparse.Namespace) -> int:
     if bool(args.image) == bool(args.sample):
         raise ValueError("give either an IMAGE file or --sample SPLIT:INDEX")
-    pipeline = ImagePipeline(use_refinement=not args.no_refine)
+    pipeline = ImagePipeline(use_two_hand_refiner=not args.no_refine)
     recon = ReconstructionConfig(resolution=args.resolution, coarse_resolution=max(args.resolution // 4, 4))
     if args.estimator == "mediapipe":
         if not args.image:

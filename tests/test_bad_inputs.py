@@ -40,7 +40,7 @@ from im2hands_lite.evaluation.baselines import TemplateIKBaseline, TemplateIKCon
 from im2hands_lite.evaluation.metrics import two_hand_metrics
 from im2hands_lite.evaluation.reconstruction import reconstruct_pair
 from im2hands_lite.evaluation.tables import CheckpointSource, evaluate_table
-from im2hands_lite.hand.joints import check_keypoints
+from im2hands_lite.hand.joints import check_hand_keypoints, check_two_hand_keypoints
 from im2hands_lite.hand.mano import ManoFormatError, fixture_mano_arrays, load_mano_model
 from im2hands_lite.hand.model import HandModel
 from im2hands_lite.models.halo import HaloModel
@@ -213,16 +213,20 @@ def _truncated_shard_in_split(tmp: Path) -> None:
 
 ROWS = [
     # -- keypoints: NaN / inf from a failed detector, or one hand (21) where two (42) are expected
-    pytest.param(Bad(lambda tmp: check_keypoints(torch.full((1, 42, 3), NAN)), ValueError, "NaN or infinite"),
-                 id="check_keypoints-nan"),
-    pytest.param(Bad(lambda tmp: check_keypoints(torch.tensor([[[INF, 0, 0]] * 42])), ValueError, "NaN or infinite"),
-                 id="check_keypoints-inf"),
-    pytest.param(Bad(lambda tmp: check_keypoints(torch.zeros(1, 21, 3)), ValueError, r"\(B, 42, 3\).*\(1, 21, 3\)"),
-                 id="check_keypoints-one-hand"),
-    pytest.param(Bad(lambda tmp: check_keypoints(np.zeros((1, 42, 3))), ValueError, "tensor"),
-                 id="check_keypoints-numpy"),
-    pytest.param(Bad(lambda tmp: check_keypoints(torch.zeros(1, 42, 3, dtype=torch.long)), ValueError, "float"),
-                 id="check_keypoints-int"),
+    pytest.param(Bad(lambda tmp: check_two_hand_keypoints(torch.full((1, 42, 3), NAN)), ValueError, "NaN or infinite"),
+                 id="check_two_hand_keypoints-nan"),
+    pytest.param(Bad(lambda tmp: check_two_hand_keypoints(torch.tensor([[[INF, 0, 0]] * 42])), ValueError, "NaN or infinite"),
+                 id="check_two_hand_keypoints-inf"),
+    pytest.param(Bad(lambda tmp: check_two_hand_keypoints(torch.zeros(1, 21, 3)), ValueError, r"\(B, 42, 3\).*\(1, 21, 3\)"),
+                 id="check_two_hand_keypoints-one-hand"),
+    pytest.param(Bad(lambda tmp: check_two_hand_keypoints(np.zeros((1, 42, 3))), ValueError, "tensor"),
+                 id="check_two_hand_keypoints-numpy"),
+    pytest.param(Bad(lambda tmp: check_hand_keypoints(torch.zeros(1, 42, 3)), ValueError, r"\(B, 21, 3\).*\(1, 42, 3\)"),
+                 id="check_hand_keypoints-two-hands"),
+    pytest.param(Bad(lambda tmp: check_hand_keypoints(torch.full((2, 21, 3), NAN)), ValueError, "NaN or infinite"),
+                 id="check_hand_keypoints-nan"),
+    pytest.param(Bad(lambda tmp: check_two_hand_keypoints(torch.zeros(1, 42, 3, dtype=torch.long)), ValueError, "float"),
+                 id="check_two_hand_keypoints-int"),
     pytest.param(Bad(lambda tmp: _hand_model()(torch.full((1, 15, 3), NAN)), ValueError,
                      "finger_angles contains NaN"), id="HandModel-nan-angles"),
     pytest.param(Bad(lambda tmp: _hand_model()(torch.zeros(1, 15, 3), transl=torch.tensor([[INF, 0.0, 0.0]])),

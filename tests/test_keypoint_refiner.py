@@ -188,7 +188,7 @@ def test_train_refiner_draws_fresh_noise_deterministically(dataset):
         logs.append(train(KeypointRefiner(small_refiner(image_cond=False)), few, config, progress=False).log)
     assert [r["loss"] for r in logs[0]] == [r["loss"] for r in logs[1]]
     assert len({round(r["loss"], 6) for r in logs[0]}) == 6 and all(r["loss"] > 0 for r in logs[0])
-    result = evaluate_keypoints(few, refiner=KeypointRefiner(small_refiner(image_cond=False)), progress=False)
+    result = evaluate_keypoints(few, keypoint_refiner=KeypointRefiner(small_refiner(image_cond=False)), progress=False)
     assert set(result["mean"]) == {"noisy_rr", "noisy_abs", "noisy+K_rr", "noisy+K_abs"}
     assert result["mean"]["noisy+K_rr"] == pytest.approx(result["mean"]["noisy_rr"], abs=1e-3)  # identity at init
 

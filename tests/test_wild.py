@@ -15,7 +15,7 @@ from im2hands_lite.apps.wild import (
     WildError,
     assign_sides,
     build_bundle,
-    lift_to_camera,
+    lift_landmarks,
     photo_camera,
 )
 from im2hands_lite.cli import main
@@ -46,14 +46,14 @@ def test_lifting_recovers_a_projected_hand():
     joints, camera = _hand_in_camera()
     pixels = camera.project(joints)
     world = joints - joints.mean(axis=0)  # what MediaPipe gives: metric, camera-aligned, centred
-    assert np.allclose(lift_to_camera(pixels, world, camera.K), joints, atol=1e-9)
+    assert np.allclose(lift_landmarks(pixels, world, camera.K), joints, atol=1e-9)
     noisy = pixels + np.random.default_rng(0).normal(0, 1.0, pixels.shape)  # 1 px landmark noise
-    error_mm = 1000 * np.linalg.norm(lift_to_camera(noisy, world, camera.K) - joints, axis=1).mean()
+    error_mm = 1000 * np.linalg.norm(lift_landmarks(noisy, world, camera.K) - joints, axis=1).mean()
     assert error_mm < 10, error_mm  # depth from the hand's size: ~1 px costs a few mm at 45 cm
     with pytest.raises(ValueError, match=r"pixels \(21, 2\)"):
-        lift_to_camera(pixels[:20], world, camera.K)
+        lift_landmarks(pixels[:20], world, camera.K)
     with pytest.raises(WildError, match="behind the camera"):  # point-reflected landmarks fit a hand behind
-        lift_to_camera(pixels, -world, camera.K)
+        lift_landmarks(pixels, -world, camera.K)
 
 
 def test_photo_camera_and_side_assignment():

@@ -19,7 +19,7 @@ from ..checkpoints import atomic_write
 from ..evaluation.reconstruction import ReconstructionConfig, reconstruct_pair
 from ..geometry.camera import PinholeCamera, intrinsics_from_fov
 from ..geometry.render import render_meshes
-from ..hand.joints import check_keypoints
+from ..hand.joints import check_two_hand_keypoints
 from ..models.registry import load_model
 from ..models.two_stage import InitialPlusTwoHandRefiner
 
@@ -70,13 +70,14 @@ class Reconstruction:
 class ImagePipeline:
     """Shipped (or given) estimator, K, I and R, ready for `reconstruct`."""
 
-    def __init__(self, estimator=None, refiner=None, initial=None, two_hand=None, use_refinement: bool = True):
+    def __init__(self, estimator=None, keypoint_refiner=None, initial=None, two_hand_refiner=None,
+                 use_two_hand_refiner: bool = True):
         self.estimator = estimator or load_model("estimator")
-        self.refiner = refiner or load_model("k")
+        self.keypoint_refiner = keypoint_refiner or load_model("k")
         self.initial = initial or load_model("i")
-        self.two_hand = None
-        if use_refinement:
-            self.two_hand = InitialPlusTwoHandRefiner(self.initial, two_hand or load_model("r"))
+        self.initial_plus_r = None
+        if use_two_hand_refiner:
+            self.initial_plus_r = InitialPlusTwoHandRefiner(self.initial, two_hand_refiner or load_model("r"))
 
     @property
     def image_size(self) -> int:
@@ -99,10 +100,10 @@ class ImagePipeline:
                 estimated = self.estimator.predict(batch)
             else:
                 estimated = torch.as_tensor(np.asarray(keypoints, dtype=np.float32))[None]
-                check_keypoints(estimated, "keypoints")
-            refined = self.refiner.predict(batch, keypoints=estimated).keypoints
+                check_two_hand_keypoints(estimated, "keypoints")
+            refined = self.keypoint_refiner.predict(batch, keypoints=estimated).keypoints
         item["keypoints"] = refined[0]
-        model = self.two_hand if self.two_hand is not None else self.initial
+        model = self.initial_plus_r if self.initial_plus_r is not None else self.initial
         meshes = [r.mesh for r in reconstruct_pair(model, item, config)]
         colours = [(0.85, 0.35, 0.3), (0.35, 0.5, 0.85)]
         shown = [m for m in meshes if len(m.faces)]

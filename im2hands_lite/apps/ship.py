@@ -43,7 +43,7 @@ def evaluate_variant(stem: str, model, test_dir: Path, test_samples: int, shippe
         return evaluate_keypoints(test_set, indices, estimator=model, progress=progress)["mean"]
     estimator_path = shipped / "estimator_fast.pt"
     estimator = load_model(estimator_path, "estimator") if estimator_path.is_file() else None
-    return evaluate_keypoints(test_set, indices, refiner=model, estimator=estimator, progress=progress)["mean"]
+    return evaluate_keypoints(test_set, indices, keypoint_refiner=model, estimator=estimator, progress=progress)["mean"]
 
 
 def write_manifest(shipped: Path = SHIPPED) -> Path:

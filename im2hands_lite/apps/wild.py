@@ -9,7 +9,7 @@ everything runs offline.
 
 MediaPipe gives per hand: 21 landmarks in normalised image coordinates, 21 "world" landmarks in
 metres (camera-aligned axes, origin near the hand's centre, so no absolute depth) and a handedness
-label. `lift_to_camera` recovers the missing translation in closed form from the intrinsics: the
+label. `lift_landmarks` recovers the missing translation in closed form from the intrinsics: the
 hand's metric size fixes its depth. The 42 keypoints then go through K, I and R as usual.
 """
 from __future__ import annotations
@@ -166,7 +166,7 @@ def detect_hands(image: np.ndarray, bundle: str | Path | None = None, mirrored: 
         return landmarker.detect(image, mirrored)
 
 
-def lift_to_camera(pixels: np.ndarray, world: np.ndarray, K: np.ndarray) -> np.ndarray:
+def lift_landmarks(pixels: np.ndarray, world: np.ndarray, K: np.ndarray) -> np.ndarray:
     """Camera-frame joints (21, 3) = world + T, with the translation T that best reprojects the
     metric, camera-aligned `world` landmarks onto `pixels` (linear least squares, closed form):
     (u - cx)(Z + Tz) = fx (X + Tx) and (v - cy)(Z + Tz) = fy (Y + Ty) for every joint."""
@@ -211,7 +211,7 @@ def photo_keypoints(image: np.ndarray, camera: PinholeCamera, bundle: str | Path
                     mirrored: bool = False) -> tuple[np.ndarray, list[HandDetection]]:
     """(42, 3) keypoints (right, left; camera frame = world frame) of a photo, and the detections."""
     hands = assign_sides(detect_hands(image, bundle, mirrored))
-    keypoints = np.concatenate([lift_to_camera(h.pixels, h.world, camera.K) for h in hands])
+    keypoints = np.concatenate([lift_landmarks(h.pixels, h.world, camera.K) for h in hands])
     return keypoints.astype(np.float32), hands
 
 

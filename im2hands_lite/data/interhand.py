@@ -23,12 +23,14 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 import trimesh
+from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
 from ..geometry.camera import PinholeCamera
@@ -36,6 +38,7 @@ from ..geometry.crop import crop_box, crop_image
 from ..geometry.inside import winding_number
 from ..geometry.render import render_meshes
 from ..hand.mano import ManoLayer, fix_left_shapedirs, load_mano_model
+from .dataset import default_cache_root, kit_samples_dir
 from .interactions import REAL_DATA_LABEL
 from .scene import GeneratorConfig, TwoHandSample, sample_queries
 from .shards import shard_is_complete, write_shard
@@ -227,8 +230,6 @@ class InterHandConverter:
         return out
 
     def convert(self, frame: InterHandFrame) -> TwoHandSample:
-        from PIL import Image, UnidentifiedImageError
-
         if not frame.image_path.is_file():
             raise FileNotFoundError(f"InterHand2.6M image not found: {frame.image_path}. " + _HOW_TO_GET)
         try:
@@ -295,8 +296,6 @@ MANO_DIR_ENV = "IM2HANDS_MANO_DIR"
 
 def configured_data_root(explicit: str | None = None) -> str:
     """The InterHand2.6M root in use: `explicit`, else $IM2HANDS_DATA_ROOT, else "" (kit data)."""
-    import os
-
     return explicit if explicit else os.environ.get(DATA_ROOT_ENV, "")
 
 
@@ -306,10 +305,6 @@ def resolve_data_dir(split: str = "test", data_root: str | None = None, n_sample
     """The folder `TwoHandDataset(folder, split)` reads: the kit's committed samples, or, when a
     data root is configured, the first `n_samples` usable InterHand2.6M frames of `split`,
     converted once into the cache (default $IM2HANDS_CACHE or ~/.cache/im2hands-lite)."""
-    import os
-
-    from .dataset import default_cache_root, kit_samples_dir
-
     root = configured_data_root(data_root)
     if not root:
         return kit_samples_dir()

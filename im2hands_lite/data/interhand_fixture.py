@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
 from ..hand.mano import (
     N_FACES,
@@ -83,8 +84,6 @@ def blob_mano_arrays(seed: int = 0, side: str = "right", ring: int = 16, rings: 
 
 def write_fixture_interhand(root: str | Path, splits=("train", "test"), frames: int = 3, seed: int = 0) -> Path:
     """Write the miniature tree under `root` and return it."""
-    from PIL import Image
-
     root = Path(root)
     (root / "mano").mkdir(parents=True, exist_ok=True)
     for side in ("right", "left"):

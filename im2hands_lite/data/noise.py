@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ..hand.joints import N_JOINTS, WRIST, check_keypoints
+from ..hand.joints import N_JOINTS, WRIST, check_two_hand_keypoints
 
 # joint level along the kinematic chain: wrist 0, finger base (MCP / thumb CMC) 1 ... tip 4
 JOINT_LEVEL = torch.tensor([4 - j % 4 for j in range(N_JOINTS - 1)] + [0], dtype=torch.float32)
@@ -64,7 +64,7 @@ def add_keypoint_noise(keypoints: Tensor, R: Tensor, config: KeypointNoiseConfig
 
     Deterministic for a given generator state. Returns a new tensor (the input is unchanged).
     """
-    check_keypoints(keypoints)
+    check_two_hand_keypoints(keypoints)
     if R.shape != (keypoints.shape[0], 3, 3):
         raise ValueError(f"R must be (B, 3, 3) with B = {keypoints.shape[0]}, got {tuple(R.shape)}")
     batch, device, dtype = keypoints.shape[0], keypoints.device, keypoints.dtype
@@ -91,8 +91,8 @@ def add_keypoint_noise(keypoints: Tensor, R: Tensor, config: KeypointNoiseConfig
 
 def root_relative_mpjpe_mm(pred: Tensor, gt: Tensor) -> Tensor:
     """(B,) mean over both hands' joints of the error after re-centring each hand on its wrist."""
-    check_keypoints(pred, "pred")
-    check_keypoints(gt, "gt")
+    check_two_hand_keypoints(pred, "pred")
+    check_two_hand_keypoints(gt, "gt")
     p, g = pred.unflatten(1, (2, N_JOINTS)), gt.unflatten(1, (2, N_JOINTS))
     p, g = p - p[:, :, WRIST:WRIST + 1], g - g[:, :, WRIST:WRIST + 1]
     return 1000.0 * (p - g).norm(dim=-1).mean(dim=(1, 2))
@@ -100,6 +100,6 @@ def root_relative_mpjpe_mm(pred: Tensor, gt: Tensor) -> Tensor:
 
 def mpjpe_mm(pred: Tensor, gt: Tensor) -> Tensor:
     """(B,) mean per-joint error of the 42 keypoints, no alignment (absolute positions)."""
-    check_keypoints(pred, "pred")
-    check_keypoints(gt, "gt")
+    check_two_hand_keypoints(pred, "pred")
+    check_two_hand_keypoints(gt, "gt")
     return 1000.0 * (pred - gt).norm(dim=-1).mean(dim=1)

@@ -1,6 +1,7 @@
 """Samples on disk: shards of stacked samples in compressed npz files, written atomically."""
 from __future__ import annotations
 
+import io
 import json
 import zipfile
 from pathlib import Path
@@ -9,7 +10,7 @@ import numpy as np
 
 from ..checkpoints import atomic_write
 from ..geometry.camera import PinholeCamera
-from .scene import TwoHandSample
+from .scene import TwoHandSample, default_faces
 
 SHARD_FORMAT = 1
 # per-sample arrays stacked along a new first axis, and their per-sample shapes
@@ -21,8 +22,6 @@ FACE_FIELDS = ("faces_0", "faces_1")  # optional: per-shard faces of (right, lef
 
 def _shared_faces(samples: list[TwoHandSample]):
     """The samples' (right, left) faces when they are not the kit hand's, else None."""
-    from .scene import default_faces
-
     first = samples[0].faces
     if first is None:
         return None
@@ -62,8 +61,6 @@ def write_shard(path: str | Path, samples: list[TwoHandSample]) -> None:
 def write_npz(handle, arrays: dict[str, np.ndarray]) -> None:
     """Like np.savez_compressed, but byte-for-byte reproducible: members in sorted order with a
     fixed timestamp (numpy stamps the current time), so regenerating a shard gives the same file."""
-    import io
-
     with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for name in sorted(arrays):
             buffer = io.BytesIO()

@@ -44,12 +44,12 @@ def noisy_keypoints_for(dataset, indices, noise=None, seed: int = 0) -> dict[int
     return {i: noisy_keypoints_of(dataset[i], i, noise, seed) for i in indices}
 
 
-def evaluate_keypoints(dataset, indices=None, refiner=None, estimator=None, noise=None, seed: int = 0,
+def evaluate_keypoints(dataset, indices=None, keypoint_refiner=None, estimator=None, noise=None, seed: int = 0,
                        batch_size: int = 8, progress: bool = True) -> dict:
     """MPJPE (mm; root-relative per hand, and absolute) of keypoint inputs and of K's refinement.
 
     Inputs per sample: the noise model's draw (`noisy_keypoints_for`) and, with an `estimator`,
-    its prediction from the image. With a `refiner` (K), each input is also refined. Returns
+    its prediction from the image. With a `keypoint_refiner` (K), each input is also refined. Returns
     {"mean": {"<input>_<rr|abs>": mm, ...}, "rows": per sample}.
     """
     indices = list(range(len(dataset)) if indices is None else indices)
@@ -63,10 +63,10 @@ def evaluate_keypoints(dataset, indices=None, refiner=None, estimator=None, nois
             if estimator is not None:
                 estimator.eval()
                 inputs["estimator"] = estimator.predict(batch)
-            if refiner is not None:
-                refiner.eval()
+            if keypoint_refiner is not None:
+                keypoint_refiner.eval()
                 for name in list(inputs):
-                    inputs[f"{name}+K"] = refiner.predict(batch, keypoints=inputs[name]).keypoints
+                    inputs[f"{name}+K"] = keypoint_refiner.predict(batch, keypoints=inputs[name]).keypoints
         errors = {f"{name}_rr": root_relative_mpjpe_mm(kp, batch["keypoints"]) for name, kp in inputs.items()}
         errors |= {f"{name}_abs": mpjpe_mm(kp, batch["keypoints"]) for name, kp in inputs.items()}
         for j, i in enumerate(chunk):

@@ -225,14 +225,14 @@ def evaluate_table(name: str, dataset, indices, config: ReconstructionConfig = R
         return TableResult(name, rows, len(indices), source.profile)
     keypoints = None
     if name == "S2":
-        refiner = load_model(source.path("k"), "k")
+        keypoint_refiner = load_model(source.path("k"), "k")
         keypoints = {}
         with torch.no_grad():
             for i in indices:
                 item = dataset[i]
                 noisy = noisy_keypoints_of(item, i, seed=seed)
                 batch = {k: item[k][None] for k in ("image", "K", "R", "t")}
-                keypoints[i] = refiner.predict(batch, keypoints=noisy[None]).keypoints[0]
+                keypoints[i] = keypoint_refiner.predict(batch, keypoints=noisy[None]).keypoints[0]
     prefix = "" if name == "S1" else "K + "
     for variant, (initial_stem, refine_stem) in _ROWS.items():
         label = prefix + variant

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from PIL import Image
 
 
 def crop_box(pixels: np.ndarray, scale: float) -> tuple[int, int, int]:
@@ -16,7 +17,5 @@ def crop_box(pixels: np.ndarray, scale: float) -> tuple[int, int, int]:
 
 def crop_image(image: np.ndarray, x0: int, y0: int, side: int, size: int) -> np.ndarray:
     """The (side x side) window at (x0, y0), padded with black outside the image, resized to size."""
-    from PIL import Image
-
     window = Image.fromarray(image).crop((x0, y0, x0 + side, y0 + side))
     return np.asarray(window.resize((size, size), Image.BILINEAR), dtype=np.uint8)

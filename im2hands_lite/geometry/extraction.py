@@ -1,34 +1,23 @@
 """Occupancy function -> triangle mesh by coarse-to-fine Marching Cubes.
 
-Grid convention
----------------
-A grid of resolution ``r`` over the box ``[bounds_min, bounds_max]`` has
-``r`` cells and ``r + 1`` points per axis; point ``(i, j, k)`` sits at
-``bounds_min + (i, j, k) * spacing`` with ``spacing = (max - min) / r``
-(per axis, metres). ``values[i, j, k]`` is the occupancy there.
+A grid of resolution `r` over the box [`bounds_min`, `bounds_max`] has `r` cells and
+`r + 1` points per axis; point (i, j, k) sits at `bounds_min + (i, j, k) * spacing` with
+`spacing = (max - min) / r` (per axis, metres), and `values[i, j, k]` is the occupancy there.
 
-Coarse-to-fine (Occupancy Networks' MISE)
-------------------------------------------
-Evaluating a network at all ``(r + 1)³`` points is wasteful: only cells
-near the surface produce triangles. :func:`extract_mesh` evaluates the
-whole grid at ``coarse_resolution`` c, then doubles the resolution until
-it reaches ``resolution``. At each step:
+Evaluating a network at all (r + 1)³ points is wasteful: only cells near the surface
+produce triangles. `extract_mesh` (Occupancy Networks' MISE) evaluates the whole grid at
+`coarse_resolution` c, then doubles the resolution until it reaches `resolution`. At each
+step the finer grid starts as a trilinear upsampling of the coarser one (grid-aligned, so
+shared points keep their values exactly); coarse cells whose 8 corners straddle `level`
+are "active", and the active set is dilated by one cell (26-neighbourhood) to catch
+surface that moved between cells; only fine points in active cells not yet evaluated are
+evaluated exactly.
 
-1. the finer grid is initialised by trilinear upsampling of the coarser
-   one (grid-aligned, so points shared with the coarser grid keep their
-   values exactly);
-2. coarse cells whose 8 corners straddle ``level`` are "active"; the active
-   set is dilated by one cell (26-neighbourhood) to catch surface that
-   moved between cells;
-3. only fine grid points lying in active cells that have not yet been
-   evaluated are evaluated exactly.
-
-Trilinear interpolation never leaves the range of a cell's corner values,
-so a cell of the final grid crosses ``level`` only inside an active region,
-where all its corners are exact: the mesh equals the dense one unless a
-surface feature is thinner than a coarse cell and missed entirely at the
-coarse level (choose ``coarse_resolution`` so that the thinnest finger
-spans a few coarse cells; 32 over a padded hand box gives ~6 mm cells).
+Trilinear interpolation never leaves the range of a cell's corner values, so a final cell
+crosses `level` only inside an active region, where all its corners are exact: the mesh
+equals the dense one unless a surface feature is thinner than a coarse cell and missed
+entirely at the coarse level. Choose `coarse_resolution` so the thinnest finger spans a
+few coarse cells (32 over a padded hand box gives ~6 mm cells).
 """
 
 from __future__ import annotations
@@ -54,11 +43,11 @@ __all__ = [
 ]
 
 OccupancyFn = Callable[[torch.Tensor], torch.Tensor]
-"""``fn(points (N, 3) float32, world metres) -> occupancy (N,)`` (in [0, 1] for ``level=0.5``)."""
+"""`fn(points (N, 3) float32, world metres) -> occupancy (N,)` (in [0, 1] for `level=0.5`)."""
 
 ArrayLike = np.ndarray | torch.Tensor | list | tuple
 
-# Value written around the grid when ``close_boundary`` is set: far below any
+# Value written around the grid when `close_boundary` is set: far below any
 # level, so Marching Cubes places the closing cap on the box face itself
 # (interpolation weight ~1e-6 of a cell).
 _OUTSIDE_PAD = -1.0e6
@@ -66,17 +55,14 @@ _OUTSIDE_PAD = -1.0e6
 
 @dataclass(frozen=True)
 class ExtractionResult:
-    """Output of :func:`extract_mesh` / :func:`extract_mesh_dense`.
+    """Output of `extract_mesh` / `extract_mesh_dense`.
 
-    Attributes:
-        mesh: triangle mesh in world coordinates (metres), faces oriented
-            outwards, built with ``process=False``; empty (0 vertices, 0
-            faces) when the grid never crosses ``level``.
-        values: the final grid, float32 ``(r + 1, r + 1, r + 1)``; exact near
-            the surface, interpolated elsewhere (coarse-to-fine).
-        n_evaluations: number of points ``occupancy_fn`` evaluated in total.
-        dense_evaluations: ``(r + 1)³``, what a dense evaluation costs.
-        bounds_min, bounds_max: the box, float64 (3,).
+    `mesh`: triangle mesh in world coordinates (metres), faces oriented outwards, built with
+    `process=False`; empty (0 vertices, 0 faces) when the grid never crosses `level`.
+    `values`: the final grid, float32 (r + 1, r + 1, r + 1), exact near the surface and
+    interpolated elsewhere (coarse-to-fine). `n_evaluations`: points `occupancy_fn`
+    evaluated in total; `dense_evaluations`: (r + 1)³, what a dense evaluation costs.
+    `bounds_min`, `bounds_max`: the box, float64 (3,).
     """
 
     mesh: trimesh.Trimesh
@@ -88,7 +74,7 @@ class ExtractionResult:
 
     @property
     def evaluation_ratio(self) -> float:
-        """``n_evaluations / dense_evaluations`` (1.0 for a dense extraction)."""
+        """`n_evaluations / dense_evaluations` (1.0 for a dense extraction)."""
         return self.n_evaluations / self.dense_evaluations
 
     @property
@@ -143,8 +129,8 @@ def _validate_batch_points(batch_points: int) -> int:
 
 
 def grid_points(bounds_min: ArrayLike, bounds_max: ArrayLike, resolution: int) -> np.ndarray:
-    """All points of the grid, float64 ``((r + 1)³, 3)``, in C order of ``(i, j, k)``
-    (so ``points.reshape(r + 1, r + 1, r + 1, 3)[i, j, k]`` is point (i, j, k))."""
+    """All points of the grid, float64 ((r + 1)³, 3), in C order of (i, j, k)
+    (so `points.reshape(r + 1, r + 1, r + 1, 3)[i, j, k]` is point (i, j, k))."""
     low, high = _validate_bounds(bounds_min, bounds_max)
     if isinstance(resolution, bool) or not isinstance(resolution, (int, np.integer)) or resolution < 1:
         raise ValueError(f"resolution must be a positive integer, got {resolution!r}")
@@ -155,7 +141,7 @@ def grid_points(bounds_min: ArrayLike, bounds_max: ArrayLike, resolution: int) -
 def _index_to_points(
     flat_indices: np.ndarray, n_per_axis: int, low: np.ndarray, spacing: np.ndarray
 ) -> np.ndarray:
-    """Flat C-order indices into an ``n_per_axis³`` grid -> world points (M, 3) float64."""
+    """Flat C-order indices into an `n_per_axis`³ grid -> world points (M, 3) float64."""
     ijk = np.stack(np.unravel_index(flat_indices, (n_per_axis,) * 3), axis=-1)
     return low + ijk * spacing
 
@@ -163,7 +149,7 @@ def _index_to_points(
 def _evaluate(
     occupancy_fn: OccupancyFn, points: np.ndarray, batch_points: int, device: torch.device
 ) -> np.ndarray:
-    """``occupancy_fn`` on world points (M, 3) in chunks, under no_grad -> float32 (M,)."""
+    """`occupancy_fn` on world points (M, 3) in chunks, under no_grad -> float32 (M,)."""
     out = np.empty(len(points), dtype=np.float32)
     with torch.no_grad():
         for start in range(0, len(points), batch_points):
@@ -189,7 +175,7 @@ def _evaluate(
 
 
 def _upsample_linear(values: np.ndarray) -> np.ndarray:
-    """Grid ``(n+1)³`` -> ``(2n+1)³`` by trilinear interpolation (separable: one axis at a
+    """Grid (n+1)³ -> (2n+1)³ by trilinear interpolation (separable: one axis at a
     time); even indices copy the coarse values exactly."""
     for axis in range(3):
         coarse = np.moveaxis(values, axis, 0)
@@ -201,7 +187,7 @@ def _upsample_linear(values: np.ndarray) -> np.ndarray:
 
 
 def _upsample_exact_mask(exact: np.ndarray) -> np.ndarray:
-    """Which points of the ``(2n+1)³`` grid are already exact: the even-index copies of exact
+    """Which points of the (2n+1)³ grid are already exact: the even-index copies of exact
     coarse points."""
     n = exact.shape[0]
     fine = np.zeros((2 * n - 1,) * 3, dtype=bool)
@@ -210,8 +196,8 @@ def _upsample_exact_mask(exact: np.ndarray) -> np.ndarray:
 
 
 def _crossing_cells(values: np.ndarray, level: float) -> np.ndarray:
-    """Cells ``(n, n, n)`` whose 8 corners straddle ``level``: min <= level <= max and
-    min < max (a corner exactly at ``level`` counts, a flat cell does not)."""
+    """Cells (n, n, n) whose 8 corners straddle `level`: min <= level <= max and
+    min < max (a corner exactly at `level` counts, a flat cell does not)."""
     corners = [
         values[a : a + values.shape[0] - 1, b : b + values.shape[1] - 1, c : c + values.shape[2] - 1]
         for a in (0, 1)
@@ -224,7 +210,7 @@ def _crossing_cells(values: np.ndarray, level: float) -> np.ndarray:
 
 
 def _fine_points_in_cells(active: np.ndarray) -> np.ndarray:
-    """Coarse active cells ``(n, n, n)`` -> mask of the ``(2n+1)³`` fine points lying in them
+    """Coarse active cells (n, n, n) -> mask of the (2n+1)³ fine points lying in them
     (corners, edge midpoints, face and cell centres)."""
     fine_cells = active.repeat(2, axis=0).repeat(2, axis=1).repeat(2, axis=2)  # (2n)³
     n_fine = fine_cells.shape[0]
@@ -288,30 +274,24 @@ def extract_mesh(
     close_boundary: bool = True,
     device: str | torch.device = "cpu",
 ) -> ExtractionResult:
-    """Mesh the ``level`` iso-surface of ``occupancy_fn`` coarse-to-fine (see module doc).
+    """Mesh the `level` iso-surface of `occupancy_fn` coarse-to-fine (see module doc).
 
-    Args:
-        occupancy_fn: ``fn(points (N, 3) float32 tensor on device, world metres) -> (N,)``
-            (an ``(N, 1)`` output is accepted too); called under ``torch.no_grad`` on at most
-            ``batch_points`` points at a time. Values should be occupancies in [0, 1] for
-            ``level=0.5`` (logits with ``level=0`` work too).
-        bounds_min, bounds_max: (3,) box corners in metres, ``max > min`` on every axis.
-        resolution: final cells per axis; must be ``coarse_resolution * 2**k``.
-        coarse_resolution: cells per axis of the first, dense evaluation.
-        level: iso-value.
-        batch_points: points per ``occupancy_fn`` call.
-        close_boundary: pad the grid with "outside" so a surface cut by the box is capped on
-            the box face and the mesh stays closed (no effect when the surface is inside).
-        device: device of the point tensors given to ``occupancy_fn``.
+    `occupancy_fn`: `fn(points (N, 3) float32 tensor on device, world metres) -> (N,)` (an
+    (N, 1) output is accepted too), called under `torch.no_grad` on at most `batch_points`
+    points at a time; values should be occupancies in [0, 1] for `level=0.5` (logits with
+    `level=0` work too). `bounds_min`, `bounds_max`: (3,) box corners in metres, max > min
+    on every axis. `resolution`: final cells per axis, must be `coarse_resolution * 2**k`;
+    `coarse_resolution`: cells per axis of the first, dense evaluation. `level`: iso-value.
+    `batch_points`: points per `occupancy_fn` call. `close_boundary`: pad the grid with
+    "outside" so a surface cut by the box is capped on the box face and the mesh stays
+    closed (no effect when the surface is inside). `device`: device of the point tensors
+    given to `occupancy_fn`.
 
-    Returns:
-        :class:`ExtractionResult` with the mesh (empty when the grid never crosses ``level``,
-        e.g. an all-empty or all-full box), the final grid and evaluation counts.
-
-    Raises:
-        ValueError: non-finite or inverted bounds, a resolution that is not
-            ``coarse_resolution * 2**k``, bad ``batch_points``, or an ``occupancy_fn`` that
-            returns a wrong shape or NaN.
+    Returns an `ExtractionResult` with the mesh (empty when the grid never crosses `level`,
+    e.g. an all-empty or all-full box), the final grid and evaluation counts. Raises
+    ValueError for non-finite or inverted bounds, a resolution that is not
+    `coarse_resolution * 2**k`, bad `batch_points`, or an `occupancy_fn` that returns a
+    wrong shape or NaN.
     """
     low, high = _validate_bounds(bounds_min, bounds_max)
     n_doublings = _validate_resolutions(resolution, coarse_resolution)
@@ -361,8 +341,8 @@ def extract_mesh_dense(
     close_boundary: bool = True,
     device: str | torch.device = "cpu",
 ) -> ExtractionResult:
-    """Like :func:`extract_mesh` but evaluates all ``(r + 1)³`` grid points (reference for
-    tests and benchmarks; any positive ``resolution``)."""
+    """Like `extract_mesh` but evaluates all (r + 1)³ grid points (reference for
+    tests and benchmarks; any positive `resolution`)."""
     low, high = _validate_bounds(bounds_min, bounds_max)
     if isinstance(resolution, bool) or not isinstance(resolution, (int, np.integer)) or resolution < 1:
         raise ValueError(f"resolution must be a positive integer, got {resolution!r}")
@@ -388,12 +368,10 @@ def keypoint_bounds(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Axis-aligned box around keypoints, padded on every side -> (min (3,), max (3,)) float64.
 
-    Args:
-        keypoints: ``(N, 3)`` metres, e.g. one hand's 21 joints, or any ``(..., 3)`` stack
-            (e.g. ``(2, 21, 3)`` for both hands: one box around all of them).
-        padding: margin in metres (>= 0); skin extends ~2-3 cm beyond a hand's keypoints.
-        cubic: grow the shorter sides (about the box centre) to the longest one, so a grid
-            over the box has cubic cells.
+    `keypoints`: (N, 3) metres, e.g. one hand's 21 joints, or any (..., 3) stack (e.g.
+    (2, 21, 3) for both hands: one box around all of them). `padding`: margin in metres
+    (>= 0); skin extends ~2-3 cm beyond a hand's keypoints. `cubic`: grow the shorter sides
+    (about the box centre) to the longest one, so a grid over the box has cubic cells.
     """
     points = _as_numpy(keypoints)
     if points.ndim < 2 or points.shape[-1] != 3 or points.size == 0:

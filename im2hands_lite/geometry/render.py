@@ -1,14 +1,13 @@
 """CPU ray-casting renderer for a few triangle meshes (e.g. two hands).
 
-One primary ray per pixel centre (see :mod:`camera` for the pixel
-convention), first hit only, Lambert shading with smooth (barycentrically
-interpolated) vertex normals. Intersections come from embree through
-trimesh when ``embreex`` is installed, otherwise from trimesh's pure-python
-intersector (much slower; a warning says so once).
+One primary ray per pixel centre (see `camera` for the pixel convention), first hit only,
+Lambert shading with smooth (barycentrically interpolated) vertex normals. Intersections
+come from embree through trimesh when `embreex` is installed, otherwise from trimesh's
+pure-python intersector (much slower; a warning says so once).
 
-Concatenating the meshes into one intersector is fine here: rendering only
-needs the nearest hit, and each triangle remembers which mesh it came from.
-(Inside/outside tests must never do this — see :mod:`inside`.)
+Concatenating the meshes into one intersector is fine here: rendering only needs the
+nearest hit, and each triangle remembers which mesh it came from. (Inside/outside tests
+must never do this; see `inside`.)
 """
 
 from __future__ import annotations
@@ -50,16 +49,13 @@ DEFAULT_COLORS: tuple[tuple[float, float, float], ...] = (
 
 @dataclass(eq=False)
 class RenderResult:
-    """Output of :func:`render_meshes`.
+    """Output of `render_meshes`.
 
-    Attributes:
-        image: (H, W, 3) float32 in [0, 1].
-        mask_ids: (H, W) int16; -1 for background, else the index of the mesh
-            whose surface the pixel's ray hits first.
-        depth: (H, W) float32 camera-frame z (metres, OpenCV z forward) of the
-            first hit; ``inf`` on background.
-        normals: (H, W, 3) float32 world-space unit shading normals, oriented
-            towards the camera (zeros on background), or None if not requested.
+    `image`: (H, W, 3) float32 in [0, 1]. `mask_ids`: (H, W) int16, -1 for background, else
+    the index of the mesh whose surface the pixel's ray hits first. `depth`: (H, W) float32
+    camera-frame z (metres, OpenCV z forward) of the first hit, `inf` on background.
+    `normals`: (H, W, 3) float32 world-space unit shading normals, oriented towards the
+    camera (zeros on background), or None if not requested.
     """
 
     image: np.ndarray
@@ -114,9 +110,8 @@ def _hit_barycentrics(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Möller–Trumbore for rays already known to hit their triangle.
 
-    origins, directions: (K, 3); triangles: (K, 3, 3).
-    Returns (distance along the ray (K,), barycentrics (K, 3)).
-    Embree found the hit in float32; recomputing in float64 gives exact
+    `origins`, `directions`: (K, 3); `triangles`: (K, 3, 3). Returns (distance along the
+    ray (K,), barycentrics (K, 3)). Embree found the hit in float32; recomputing in float64 gives exact
     depths and the weights needed to interpolate vertex normals.
     """
     edge1 = triangles[:, 1] - triangles[:, 0]
@@ -173,26 +168,21 @@ def render_meshes(
     return_normals: bool = False,
     smooth: bool = True,
 ) -> RenderResult:
-    """Ray-cast ``meshes`` through every pixel centre of ``camera``.
+    """Ray-cast `meshes` through every pixel centre of `camera` -> `RenderResult`.
 
-    Args:
-        meshes: list of M meshes, ``trimesh.Trimesh`` or (vertices (V, 3),
-            faces (F, 3)) pairs, in world coordinates (metres).
-        camera: the camera; image size is ``camera.height × camera.width``.
-        colors: M RGB triples in [0, 1]; defaults to :data:`DEFAULT_COLORS`.
-        light_dir: (3,) world direction *pointing towards the light*. None
-            means a head-light (light at the camera), which lights every
-            visible surface regardless of the viewpoint.
-        ambient: ambient fraction in [0, 1]; shade = color * (ambient +
-            (1 - ambient) * max(n·l, 0)).
-        background: (H, W, 3) float image in [0, 1] shown where no mesh is
-            hit; None means black.
-        return_normals: also return the per-pixel shading normals.
-        smooth: interpolate vertex normals (True) or use flat face normals.
+    `meshes`: a list of M meshes, `trimesh.Trimesh` or (vertices (V, 3), faces (F, 3))
+    pairs, in world coordinates (metres); the image is `camera.height × camera.width`.
+    `colors`: M RGB triples in [0, 1], default `DEFAULT_COLORS`. `light_dir`: (3,) world
+    direction *pointing towards the light*; None means a head-light (light at the camera),
+    which lights every visible surface regardless of the viewpoint. `ambient`: ambient
+    fraction in [0, 1]; shade = color * (ambient + (1 - ambient) * max(n·l, 0)).
+    `background`: (H, W, 3) float image in [0, 1] shown where no mesh is hit; None means
+    black. `return_normals` also returns the per-pixel shading normals; `smooth`
+    interpolates vertex normals (True) or uses flat face normals.
 
-    Shading is two-sided: normals are flipped to face the camera (decided by
-    the geometric face normal), so open meshes and back faces are lit like
-    front faces instead of rendering black.
+    Shading is two-sided: normals are flipped to face the camera (decided by the geometric
+    face normal), so open meshes and back faces are lit like front faces instead of
+    rendering black.
     """
     if len(meshes) == 0:
         raise ValueError("meshes must contain at least one mesh")
@@ -314,7 +304,7 @@ def random_background(rng: np.random.Generator, height: int, width: int) -> np.n
 
     Mixes a random linear colour gradient, low-frequency colour noise and a
     few soft Gaussian blobs, so a network cannot separate hands from the
-    background by a constant colour. Deterministic given ``rng``; uses no
+    background by a constant colour. Deterministic given `rng`; uses no
     external images.
     """
     if not isinstance(rng, np.random.Generator):

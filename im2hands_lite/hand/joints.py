@@ -9,6 +9,8 @@ Bones (16 per hand, the HALO/MANO part layout): 0 = palm (wrist -> middle MCP), 
 """
 from __future__ import annotations
 
+import torch
+
 FINGER_NAMES: tuple[str, ...] = ("thumb", "index", "middle", "ring", "pinky")
 N_JOINTS = 21
 N_BONES = 16
@@ -66,10 +68,17 @@ def two_hand_edges(inter_hand: bool = False) -> tuple[tuple[int, int], ...]:
     return edges
 
 
-def check_keypoints(keypoints, name: str = "keypoints") -> None:
-    """Raise ValueError unless `keypoints` is a finite float (B, 42, 3) torch tensor."""
-    import torch  # local: the tables above stay importable without torch
+def check_hand_keypoints(keypoints, name: str = "keypoints") -> None:
+    """Raise ValueError unless `keypoints` is a finite (B, 21, 3) torch tensor (one hand per row)."""
+    if not isinstance(keypoints, torch.Tensor) or keypoints.ndim != 3 or keypoints.shape[1:] != (N_JOINTS, 3):
+        raise ValueError(f"{name} must be a (B, {N_JOINTS}, 3) tensor, got "
+                         f"{tuple(getattr(keypoints, 'shape', ())) or type(keypoints).__name__}")
+    if not torch.isfinite(keypoints).all():
+        raise ValueError(f"{name} contain NaN or infinite values")
 
+
+def check_two_hand_keypoints(keypoints, name: str = "keypoints") -> None:
+    """Raise ValueError unless `keypoints` is a finite float (B, 42, 3) torch tensor."""
     if not isinstance(keypoints, torch.Tensor) or keypoints.ndim != 3 or keypoints.shape[1:] != (2 * N_JOINTS, 3):
         shape = tuple(keypoints.shape) if hasattr(keypoints, "shape") else type(keypoints).__name__
         raise ValueError(f"{name} must be a (B, 42, 3) tensor (right 0..20, left 21..41), got {shape}")

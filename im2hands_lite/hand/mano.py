@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import scipy.sparse
 import torch
 from torch import Tensor, nn
 
@@ -133,8 +134,6 @@ class _ManoUnpickler(pickle.Unpickler):
             return _chumpy_stand_in(module, name)
         if module == "scipy.sparse" or module.startswith("scipy.sparse."):
             # old paths such as scipy.sparse.csc.csc_matrix now live in scipy.sparse._csc
-            import scipy.sparse  # local: only MANO users pay for the import
-
             cls = getattr(scipy.sparse, name, None)
             if isinstance(cls, type) and issubclass(cls, scipy.sparse.spmatrix):
                 return cls
@@ -273,8 +272,6 @@ def fixture_mano_arrays(seed: int = 0, side: str = "right",
     same seed in x (faces rewound, pose PCA mirrored) and, with left_shapedirs_quirk, keeps
     shapedirs[:, 0] unmirrored as in the released MANO v1.2 left file.
     """
-    import scipy.sparse
-
     if side not in SIDES:
         raise ValueError(f"side must be 'right' or 'left', got {side!r}")
     rng = np.random.default_rng(seed)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import trimesh
 from torch import Tensor, nn
 
 from ..geometry.rotations import axis_angle_to_matrix
@@ -52,8 +53,6 @@ class HandOutput:
 
     def mesh(self, index: int = 0):
         """One posed hand as a trimesh.Trimesh (numpy, detached)."""
-        import trimesh
-
         return trimesh.Trimesh(self.vertices[index].detach().cpu().numpy(),
                                self.faces.cpu().numpy(), process=False)
 

@@ -23,22 +23,14 @@ from ..hand.joints import (
     BONE_TAILS,
     MIDDLE_MCP,
     N_BONES,
-    N_JOINTS,
     WRIST,
     base_joint,
+    check_hand_keypoints,
 )
 
 HALO_SCALE = 1.0 / 0.4  # metres -> HALO's normalised units
 INDEX_MCP, PINKY_MCP = base_joint(1), base_joint(4)
 _MIRROR = (-1.0, 1.0, 1.0)
-
-
-def check_keypoints(keypoints: Tensor, name: str = "keypoints") -> None:
-    if not isinstance(keypoints, Tensor) or keypoints.ndim != 3 or keypoints.shape[1:] != (N_JOINTS, 3):
-        raise ValueError(f"{name} must be a (B, {N_JOINTS}, 3) tensor, got "
-                         f"{tuple(getattr(keypoints, 'shape', ())) or type(keypoints).__name__}")
-    if not torch.isfinite(keypoints).all():
-        raise ValueError(f"{name} contain NaN or infinite values")
 
 
 def mirror_x(points: Tensor, is_left: Tensor) -> Tensor:
@@ -117,7 +109,7 @@ class HandFrames:
 
 def hand_frames(keypoints: Tensor, is_left: Tensor, canonical_dirs: Tensor) -> HandFrames:
     """Canonicalise world keypoints (B, 21, 3); canonical_dirs (16, 3) unit straight-hand bones."""
-    check_keypoints(keypoints)
+    check_hand_keypoints(keypoints)
     if is_left.shape != keypoints.shape[:1]:
         raise ValueError(f"is_left must have shape ({keypoints.shape[0]},), got {tuple(is_left.shape)}")
     mirrored = mirror_x(keypoints, is_left.bool())

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
-from ..hand.joints import N_JOINTS, WRIST, check_keypoints, two_hand_edges
+from ..hand.joints import N_JOINTS, WRIST, check_two_hand_keypoints, two_hand_edges
 from .image import (
     DeconvDecoderConfig,
     ImageEncoderDecoder,
@@ -203,7 +203,7 @@ class KeypointRefiner(nn.Module):
                 return_attention: bool = False) -> KeypointRefinerOutput:
         """keypoints (B, 42, 3) world, metres; image (B, 3, H, W) in [0, 1] (or None when
         image_cond is off); R (B, 3, 3), t (B, 3) world -> camera."""
-        check_keypoints(keypoints)
+        check_two_hand_keypoints(keypoints)
         batch = keypoints.shape[0]
         if tuple(R.shape) != (batch, 3, 3) or tuple(t.shape) != (batch, 3):
             raise ValueError(f"R must be ({batch}, 3, 3) and t ({batch}, 3), got {tuple(R.shape)} and {tuple(t.shape)}")

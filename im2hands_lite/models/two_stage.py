@@ -71,9 +71,9 @@ class InitialPlusTwoHandRefiner(nn.Module):
     so that meshing and evaluation take the two stages unchanged. I's surface points are
     computed per item (as for R's training inputs); both hands are encoded once."""
 
-    def __init__(self, initial, refiner, config: IsoSurfaceConfig = IsoSurfaceConfig()):
+    def __init__(self, initial, two_hand_refiner, config: IsoSurfaceConfig = IsoSurfaceConfig()):
         super().__init__()
-        self.initial, self.refiner, self.iso_surface = initial, refiner, config
+        self.initial, self.two_hand_refiner, self.iso_surface = initial, two_hand_refiner, config
         self._last_surface: tuple[bytes, torch.Tensor] | None = None  # both hands' points, reused by hand 1
 
     def surface_points(self, item: dict) -> torch.Tensor:
@@ -89,20 +89,20 @@ class InitialPlusTwoHandRefiner(nn.Module):
         return self._last_surface[1]
 
     def occupancy_function(self, item: dict, hand: int):
-        device = next(self.refiner.parameters()).device
+        device = next(self.two_hand_refiner.parameters()).device
         surface = self.surface_points(item)[None].to(device)
         batch = {key: item[key][None].to(device) for key in ("image", "K", "R", "t", "keypoints")}
         batch["surface_points"] = surface
-        refiner = self.refiner
+        two_hand_refiner = self.two_hand_refiner
         with torch.no_grad():
-            x = refiner.prepare(batch)
-            encoded = refiner.encode_hands(x["points"], x["point_features"])
-            context = refiner.context_latent(encoded, x["global_image"])
+            x = two_hand_refiner.prepare(batch)
+            encoded = two_hand_refiner.encode_hands(x["points"], x["point_features"])
+            context = two_hand_refiner.context_latent(encoded, x["global_image"])
         initial_fn = self.initial.occupancy_function(item, hand)
 
         def occupancy(points: torch.Tensor) -> torch.Tensor:
             points = points.to(device)
-            q = refiner.to_network(points[None], batch["R"], batch["t"], x["centre_cam"])
-            occ_i = initial_fn(points)[None] if refiner.config.init_occ_cond else None
-            return refiner.occupancy_of(hand, encoded, context, q, occ_i)[0]
+            q = two_hand_refiner.to_network(points[None], batch["R"], batch["t"], x["centre_cam"])
+            occ_i = initial_fn(points)[None] if two_hand_refiner.config.init_occ_cond else None
+            return two_hand_refiner.occupancy_of(hand, encoded, context, q, occ_i)[0]
         return occupancy
