@@ -350,7 +350,7 @@ ROWS = [
     pytest.param(Bad(lambda tmp: load_model(tmp / "i.pt"), CheckpointError, r"i\.pt is corrupt or not a kit",
                      _write("i.pt", np.random.default_rng(0).bytes(4096))), id="checkpoint-random-bytes"),
     pytest.param(Bad(lambda tmp: load_model(tmp / "k.pt", "i"), CheckpointError,
-                     "holds a 'keypoints' model, expected 'i'", _copy(SHIPPED / "k_fast.pt", "k.pt")),
+                     "holds a 'k' model, expected 'i'", _copy(SHIPPED / "k_fast.pt", "k.pt")),
                  id="checkpoint-K-as-I"),
     pytest.param(Bad(lambda tmp: load_model(tmp / "i.pt", "r"), CheckpointError,
                      "holds a 'initial' model, expected 'r'",

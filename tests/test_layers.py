@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import im2hands_lite as ih
-from im2hands_lite.checkpoints import SHIPPED, load_checkpoint
+from im2hands_lite.checkpoints import SHIPPED, CheckpointError, load_checkpoint
 from im2hands_lite.models.registry import (
     MODEL_KINDS,
     VARIANTS,
@@ -121,8 +121,10 @@ def test_every_shipped_variant_loads_through_the_registry(stem):
 
 
 def test_load_model_checks_the_kind_and_names_what_it_found():
-    with pytest.raises(Exception, match="holds a 'keypoints' model, expected 'r'"):
-        load_model(SHIPPED / "k_fast.pt", "r")
+    with pytest.raises(CheckpointError, match="holds a 'estimator' model, expected 'r'"):
+        load_model(SHIPPED / "estimator_fast.pt", "r")
+    with pytest.raises(CheckpointError, match="holds a 'initial' model, expected 'k'"):
+        load_model(SHIPPED / "i_none_fast.pt", "k")  # a file with an older kind name is checked as its kind
     with pytest.raises(ValueError, match="no shipped variant 'i_huge'"):
         load_model("i_huge")
 
@@ -167,3 +169,47 @@ def test_model_files_read_top_to_bottom(path):
             names = [n.name for n in node.body if isinstance(n, ast.FunctionDef)]
             if "__init__" in names and "forward" in names:
                 assert names.index("forward") == names.index("__init__") + 1, f"{node.name}: {names}"
+
+
+def _names_used(node: ast.AST) -> set[str]:
+    """Names a definition reads when it runs (annotations are not evaluated: postponed)."""
+    skip = set()
+    for sub in ast.walk(node):
+        if isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            skip.update(id(a.annotation) for a in sub.args.args + sub.args.kwonlyargs if a.annotation)
+            if sub.returns is not None:
+                skip.add(id(sub.returns))
+        elif isinstance(sub, ast.AnnAssign):
+            skip.add(id(sub.annotation))
+    used, stack = set(), [node]
+    while stack:
+        current = stack.pop()
+        if id(current) in skip:
+            continue
+        if isinstance(current, ast.Name) and isinstance(current.ctx, ast.Load):
+            used.add(current.id)
+        stack.extend(ast.iter_child_nodes(current))
+    return used
+
+
+@pytest.mark.parametrize("path", sorted([*(PACKAGE / "models").glob("*.py"), *(PACKAGE / "training").glob("*.py"),
+                                         *(PACKAGE / "evaluation").glob("*.py")]),
+                         ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_helpers_stand_above_their_users(path):
+    body = ast.parse(path.read_text()).body
+    position = {}
+    for i, node in enumerate(body):
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            position[node.name] = i
+    for i, node in enumerate(body):
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            later = sorted(n for n in _names_used(node) if position.get(n, -1) > i)
+            assert not later, f"{node.name} uses {later}, defined below it"
+
+
+def test_the_order_check_fails_on_a_helper_below_its_user(tmp_path):
+    probe = tmp_path / "probe.py"
+    probe.write_text("class Model:\n    def forward(self, x: 'Later') -> 'Later':\n        return helper(x)\n\n\n"
+                     "def helper(x):\n    return x\n\n\nclass Later:\n    pass\n")
+    with pytest.raises(AssertionError, match=r"Model uses \['helper'\]"):
+        test_helpers_stand_above_their_users(probe)

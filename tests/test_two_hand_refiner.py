@@ -313,3 +313,26 @@ def test_each_ablation_switch_changes_the_computation(switch):
     assert torch.allclose(a, b)
     # ... which the full model does use
     assert not torch.allclose(c, d, atol=1e-6)
+
+
+def test_the_step_loss_draws_n_queries_per_step_keeping_the_penetration_inputs_aligned(tiny_cache):
+    from im2hands_lite.training.losses import subsample_r_queries
+    from im2hands_lite.training.r_inputs import RInputsDataset
+
+    initial, base, directory, config = tiny_cache
+    data = RInputsDataset(base, directory, "test", n_queries=None, indices=[0, 1])
+    batch = torch.utils.data.default_collate([data[0], data[1]])
+    total = batch["queries"].shape[2]
+    small = subsample_r_queries(batch, 64, torch.Generator().manual_seed(0))
+    assert small["queries"].shape == (2, 2, 64, 3) and small["initial_occupancy"].shape == (2, 2, 64)
+    assert small["pen_queries"].shape == (2, 128, 3) and small["pen_initial"].shape == (2, 2, 128)
+    # the penetration points are both hands' kept queries, and I's occupancy there is the cached one
+    assert torch.equal(small["pen_queries"], small["queries"].reshape(2, 128, 3))
+    assert torch.equal(small["pen_initial"][:, 0, :64], small["initial_occupancy"][:, 0])
+    assert torch.equal(small["pen_initial"][:, 1, 64:], small["initial_occupancy"][:, 1])
+    # half uniform, half near-surface: the two halves of every item's labelled queries
+    kept = [int((batch["queries"][0, 0] == q).all(-1).nonzero()[0]) for q in small["queries"][0, 0]]
+    assert sum(k < total // 2 for k in kept) == 32
+    other = subsample_r_queries(batch, 64, torch.Generator().manual_seed(1))
+    assert not torch.equal(other["queries"], small["queries"])  # a fresh draw per step
+    assert subsample_r_queries(batch, total, torch.Generator()) is batch

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 from pathlib import Path
 
 import torch
@@ -56,7 +55,7 @@ def write_manifest(shipped: Path = SHIPPED) -> Path:
         n_train = extra.get("train_samples") or train.get("train_samples")
         entries[path.name] = {
             "kind": payload["kind"],
-            "variant": payload["config"].get("image_cond"),
+            "variant": path.stem.removesuffix("_fast"),
             "profile": extra.get("profile", "fast"),
             "data_config": extra.get("data_config"),
             "train_seeds": [SPLIT_OFFSETS["train"], SPLIT_OFFSETS["train"] + n_train - 1] if n_train else None,
@@ -87,9 +86,8 @@ def ship(stem: str, runs: str | Path = "runs/ship", shipped: str | Path = SHIPPE
     fields = {"initial_checkpoint": str(shipped / "i_attention_fast.pt")} if VARIANTS[stem][0] == "r" else {}
     spec = RunSpec.from_variant(stem, profile="fast", out=str(out), resume=True, overrides=tuple(overrides),
                                 threads=threads, progress=progress, data_root=data_root, **fields)
-    started = time.perf_counter()
     result = run_training(spec)
-    minutes = (time.perf_counter() - started) / 60
+    minutes = result.log[-1]["seconds"] / 60 if result.log else 0.0  # training time over all resumes
     settings = spec.settings()
     data_config = profile.generator_config()
     test_dir = config_dir(Path(data_root) if data_root else default_cache_root(), data_config)

@@ -98,6 +98,53 @@ class CheckpointSource:
 TABLES = tuple(PAPER)
 
 
+def _fmt(value, scale: float = 1.0, digits: int = 2) -> str:
+    if value is None or not np.isfinite(value):
+        return "-"
+    return f"{scale * value:.{1 if scale == 100 else digits}f}"
+
+
+# (ablated or smaller variant, reference variant) pairs whose IoU ordering the paper reports
+_COMPARISONS = {
+    "S1": [("I - ImageCond", "I"), ("I - QueryImageAtt", "I"), ("I", "I + R"), ("I + R - InitOccCond", "I + R"),
+           ("I + R - FeatureCloud", "I + R"), ("I + R - ContextLatent", "I + R")],
+    "S3": [("R, 256 points", "R, 512 points"), ("R, 1024 points", "R, 512 points")],
+}
+_COMPARISONS["S2"] = [(f"K + {a}", f"K + {b}") for a, b in _COMPARISONS["S1"]]
+
+
+def orderings(result: TableResult, tie_points: float = 0.5) -> list[dict]:
+    """Does the kit reproduce each of the paper's IoU orderings? One dict per (variant,
+    reference) pair: the paper's and the kit's IoU difference (reference - variant, points) and
+    a verdict: "reproduced" (same sign, kit |diff| >= tie_points), "reversed", or "tie" (the kit
+    cannot tell them apart at this sample size), "missing" (a variant was not evaluated)."""
+    rows = {r["variant"]: r for r in result.rows}
+    verdicts = []
+    for variant, reference in _COMPARISONS[result.name]:
+        a, b = rows.get(variant, {}), rows.get(reference, {})
+        paper = b.get("paper_iou", np.nan) - a.get("paper_iou", np.nan)
+        kit = 100 * (b.get("iou", np.nan) - a.get("iou", np.nan)) if a.get("iou") is not None and b.get(
+            "iou") is not None else np.nan
+        if not np.isfinite(kit):
+            verdict = "missing"
+        elif abs(kit) < tie_points:
+            verdict = "tie"
+        else:
+            verdict = "reproduced" if np.sign(kit) == np.sign(paper) else "reversed"
+        verdicts.append({"variant": variant, "reference": reference, "paper_gain": float(paper),
+                         "kit_gain": float(kit), "verdict": verdict})
+    return verdicts
+
+
+def orderings_markdown(result: TableResult, tie_points: float = 0.5) -> str:
+    lines = [f"| Table {result.name}: reference vs variant | paper IoU gain | kit IoU gain | verdict |",
+             "| --- | ---: | ---: | --- |"]
+    for v in orderings(result, tie_points):
+        lines.append(f"| {v['reference']} vs {v['variant']} | {v['paper_gain']:+.1f} | " + (
+                     f"{v['kit_gain']:+.1f}" if np.isfinite(v["kit_gain"]) else "-") + f" | {v['verdict']} |")
+    return "\n".join(lines) + "\n"
+
+
 @dataclass
 class TableResult:
     name: str
@@ -177,13 +224,6 @@ class TableResult:
         return path
 
 
-def _fmt(value, scale: float = 1.0, digits: int = 2) -> str:
-    if value is None or not np.isfinite(value):
-        return "-"
-    return f"{scale * value:.{1 if scale == 100 else digits}f}"
-
-
-
 def _pipeline(initial_path: Path, refine_path: Path | None):
     initial = load_model(initial_path, "i")
     if refine_path is None:
@@ -197,6 +237,22 @@ def _occupancy_meshes(model, config: ReconstructionConfig):
 
 def _source(checkpoints) -> CheckpointSource:
     return checkpoints if isinstance(checkpoints, CheckpointSource) else CheckpointSource(shipped=Path(checkpoints))
+
+
+def _mean_metrics(meshes_of, dataset, indices, n_points, seed, keypoints, progress, label) -> dict:
+    """Mean IoU / Chamfer-L1 / penetration of `meshes_of(item) -> [right, left]` over the samples;
+    with `keypoints` ({index: (42, 3)}) those replace the ground truth as the model's input and
+    as the alignment joints."""
+    results = []
+    for i in tqdm(indices, desc=label, disable=not progress, leave=False):
+        sample = dataset.sample(i)
+        item = sample_to_item(sample)  # the metrics need the sample's meshes too: read it once
+        if keypoints is not None:
+            item = dict(item, keypoints=keypoints[i])
+        predicted_joints = item["keypoints"].cpu().numpy()
+        results.append(two_hand_metrics(meshes_of(item), [sample.mesh(0), sample.mesh(1)], predicted_joints,
+                                        sample.keypoints, n_points=n_points, rng=np.random.default_rng([seed, i])))
+    return {key: float(np.nanmean([r[key] for r in results])) for key in ("iou", "chamfer_mm", "penetration_cm3")}
 
 
 def evaluate_table(name: str, dataset, indices, config: ReconstructionConfig = ReconstructionConfig(
@@ -251,58 +307,3 @@ def evaluate_table(name: str, dataset, indices, config: ReconstructionConfig = R
     return TableResult(name, rows, len(indices), source.profile)
 
 
-def _mean_metrics(meshes_of, dataset, indices, n_points, seed, keypoints, progress, label) -> dict:
-    """Mean IoU / Chamfer-L1 / penetration of `meshes_of(item) -> [right, left]` over the samples;
-    with `keypoints` ({index: (42, 3)}) those replace the ground truth as the model's input and
-    as the alignment joints."""
-    results = []
-    for i in tqdm(indices, desc=label, disable=not progress, leave=False):
-        sample = dataset.sample(i)
-        item = sample_to_item(sample)  # the metrics need the sample's meshes too: read it once
-        if keypoints is not None:
-            item = dict(item, keypoints=keypoints[i])
-        predicted_joints = item["keypoints"].cpu().numpy()
-        results.append(two_hand_metrics(meshes_of(item), [sample.mesh(0), sample.mesh(1)], predicted_joints,
-                                        sample.keypoints, n_points=n_points, rng=np.random.default_rng([seed, i])))
-    return {key: float(np.nanmean([r[key] for r in results])) for key in ("iou", "chamfer_mm", "penetration_cm3")}
-
-
-# (ablated or smaller variant, reference variant) pairs whose IoU ordering the paper reports
-_COMPARISONS = {
-    "S1": [("I - ImageCond", "I"), ("I - QueryImageAtt", "I"), ("I", "I + R"), ("I + R - InitOccCond", "I + R"),
-           ("I + R - FeatureCloud", "I + R"), ("I + R - ContextLatent", "I + R")],
-    "S3": [("R, 256 points", "R, 512 points"), ("R, 1024 points", "R, 512 points")],
-}
-_COMPARISONS["S2"] = [(f"K + {a}", f"K + {b}") for a, b in _COMPARISONS["S1"]]
-
-
-def orderings(result: TableResult, tie_points: float = 0.5) -> list[dict]:
-    """Does the kit reproduce each of the paper's IoU orderings? One dict per (variant,
-    reference) pair: the paper's and the kit's IoU difference (reference - variant, points) and
-    a verdict: "reproduced" (same sign, kit |diff| >= tie_points), "reversed", or "tie" (the kit
-    cannot tell them apart at this sample size), "missing" (a variant was not evaluated)."""
-    rows = {r["variant"]: r for r in result.rows}
-    verdicts = []
-    for variant, reference in _COMPARISONS[result.name]:
-        a, b = rows.get(variant, {}), rows.get(reference, {})
-        paper = b.get("paper_iou", np.nan) - a.get("paper_iou", np.nan)
-        kit = 100 * (b.get("iou", np.nan) - a.get("iou", np.nan)) if a.get("iou") is not None and b.get(
-            "iou") is not None else np.nan
-        if not np.isfinite(kit):
-            verdict = "missing"
-        elif abs(kit) < tie_points:
-            verdict = "tie"
-        else:
-            verdict = "reproduced" if np.sign(kit) == np.sign(paper) else "reversed"
-        verdicts.append({"variant": variant, "reference": reference, "paper_gain": float(paper),
-                         "kit_gain": float(kit), "verdict": verdict})
-    return verdicts
-
-
-def orderings_markdown(result: TableResult, tie_points: float = 0.5) -> str:
-    lines = [f"| Table {result.name}: reference vs variant | paper IoU gain | kit IoU gain | verdict |",
-             "| --- | ---: | ---: | --- |"]
-    for v in orderings(result, tie_points):
-        lines.append(f"| {v['reference']} vs {v['variant']} | {v['paper_gain']:+.1f} | " + (
-                     f"{v['kit_gain']:+.1f}" if np.isfinite(v["kit_gain"]) else "-") + f" | {v['verdict']} |")
-    return "\n".join(lines) + "\n"

@@ -83,6 +83,14 @@ def soft_argmax(logits: Tensor) -> tuple[Tensor, Tensor]:
     return torch.stack([x, y], dim=-1), prob
 
 
+def lift_to_camera(uv: Tensor, relative_depth: Tensor, log_depth_over_focal: Tensor, K: Tensor) -> Tensor:
+    """Camera-frame points (B, J, 3) from pixels (B, J, 2), depths relative to the centre (B, J)
+    and log(z_centre / f_x) (B,): z_j = z_centre + dz_j, X_j = z_j K^-1 (u_j, v_j, 1)."""
+    z = (log_depth_over_focal.exp() * K[:, 0, 0])[:, None] + relative_depth
+    xy = (uv - K[:, None, :2, 2]) / torch.stack([K[:, 0, 0], K[:, 1, 1]], -1)[:, None]
+    return torch.cat([xy * z[..., None], z[..., None]], dim=-1)
+
+
 class KeypointEstimator(nn.Module):
     """Image (B, 3, H, W) + intrinsics K (B, 3, 3) -> 42 camera-frame keypoints."""
 
@@ -120,14 +128,6 @@ class KeypointEstimator(nn.Module):
         """World keypoints (B, 42, 3) of a data batch (image, K, R, t)."""
         out = self(batch["image"], batch["K"])
         return (out.keypoints_cam - batch["t"][:, None]) @ batch["R"]
-
-
-def lift_to_camera(uv: Tensor, relative_depth: Tensor, log_depth_over_focal: Tensor, K: Tensor) -> Tensor:
-    """Camera-frame points (B, J, 3) from pixels (B, J, 2), depths relative to the centre (B, J)
-    and log(z_centre / f_x) (B,): z_j = z_centre + dz_j, X_j = z_j K^-1 (u_j, v_j, 1)."""
-    z = (log_depth_over_focal.exp() * K[:, 0, 0])[:, None] + relative_depth
-    xy = (uv - K[:, None, :2, 2]) / torch.stack([K[:, 0, 0], K[:, 1, 1]], -1)[:, None]
-    return torch.cat([xy * z[..., None], z[..., None]], dim=-1)
 
 
 def estimator_targets(keypoints: Tensor, K: Tensor, R: Tensor, t: Tensor) -> dict[str, Tensor]:

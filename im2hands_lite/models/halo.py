@@ -80,6 +80,24 @@ class HaloOutput:
     frames: HandFrames
 
 
+def stack_hands(keypoints: Tensor, *per_hand: Tensor) -> tuple[Tensor, ...]:
+    """(B, 42, 3) two-hand keypoints and (B, 2, ...) per-hand tensors -> (2B, ...) single hands.
+
+    Row 2i is sample i's right hand, row 2i+1 its left (InterHand2.6M order); also returns the
+    (2B,) is_left flags.
+    """
+    if keypoints.ndim != 3 or keypoints.shape[1:] != (42, 3):
+        raise ValueError(f"two-hand keypoints must be (B, 42, 3), got {tuple(keypoints.shape)}")
+    batch = keypoints.shape[0]
+    is_left = torch.tensor([False, True], device=keypoints.device).repeat(batch)
+    flat = [keypoints.reshape(batch * 2, 21, 3)]
+    for tensor in per_hand:
+        if tensor.shape[:2] != (batch, 2):
+            raise ValueError(f"per-hand tensors must start with ({batch}, 2), got {tuple(tensor.shape)}")
+        flat.append(tensor.reshape(batch * 2, *tensor.shape[2:]))
+    return (*flat, is_left)
+
+
 class HaloModel(nn.Module):
     """Occupancy of world-space queries (B, N, 3) given world keypoints (B, 21, 3) of B hands."""
 
@@ -157,19 +175,3 @@ class HaloModel(nn.Module):
         return lambda points: self(points[None].to(device), keypoints, left, frames=frames).occupancy[0]
 
 
-def stack_hands(keypoints: Tensor, *per_hand: Tensor) -> tuple[Tensor, ...]:
-    """(B, 42, 3) two-hand keypoints and (B, 2, ...) per-hand tensors -> (2B, ...) single hands.
-
-    Row 2i is sample i's right hand, row 2i+1 its left (InterHand2.6M order); also returns the
-    (2B,) is_left flags.
-    """
-    if keypoints.ndim != 3 or keypoints.shape[1:] != (42, 3):
-        raise ValueError(f"two-hand keypoints must be (B, 42, 3), got {tuple(keypoints.shape)}")
-    batch = keypoints.shape[0]
-    is_left = torch.tensor([False, True], device=keypoints.device).repeat(batch)
-    flat = [keypoints.reshape(batch * 2, 21, 3)]
-    for tensor in per_hand:
-        if tensor.shape[:2] != (batch, 2):
-            raise ValueError(f"per-hand tensors must start with ({batch}, 2), got {tuple(tensor.shape)}")
-        flat.append(tensor.reshape(batch * 2, *tensor.shape[2:]))
-    return (*flat, is_left)

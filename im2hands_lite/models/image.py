@@ -97,6 +97,14 @@ class ResNetConfig:
             raise ValueError("width and in_channels must be positive")
 
 
+def _shortcut(in_planes: int, out_planes: int, stride: int) -> nn.Module:
+    """Identity when shapes match, else a strided 1x1 conv + BN (torchvision's 'option B')."""
+    if stride == 1 and in_planes == out_planes:
+        return nn.Identity()
+    return nn.Sequential(nn.Conv2d(in_planes, out_planes, 1, stride, bias=False),
+                         nn.BatchNorm2d(out_planes))
+
+
 class BasicBlock(nn.Module):
     """Two 3x3 convs (ResNet-10/18/34). Output channels = planes."""
 
@@ -143,14 +151,6 @@ class Bottleneck(nn.Module):
 
     def last_bn(self) -> nn.BatchNorm2d:
         return self.bn3
-
-
-def _shortcut(in_planes: int, out_planes: int, stride: int) -> nn.Module:
-    """Identity when shapes match, else a strided 1x1 conv + BN (torchvision's 'option B')."""
-    if stride == 1 and in_planes == out_planes:
-        return nn.Identity()
-    return nn.Sequential(nn.Conv2d(in_planes, out_planes, 1, stride, bias=False),
-                         nn.BatchNorm2d(out_planes))
 
 
 # depth -> (block type, blocks per stage)

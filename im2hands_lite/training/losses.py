@@ -64,10 +64,28 @@ def estimator_step_loss(settings: EstimatorTrainSettings) -> StepLoss:
     return step_loss
 
 
+def subsample_r_queries(batch: dict, n_queries: int, generator: torch.Generator) -> dict:
+    """An `RInputsDataset` batch with n_queries of its Q queries per hand, drawn half from the
+    uniform and half from the near-surface labels (the two halves of every item's queries);
+    the penetration inputs (both hands' queries, I's occupancy there) follow the same draw."""
+    total = batch["queries"].shape[2]
+    if total <= n_queries:
+        return batch
+    half = total // 2
+    keep = torch.cat([torch.randperm(half, generator=generator)[:n_queries // 2],
+                      half + torch.randperm(total - half, generator=generator)[:n_queries - n_queries // 2]])
+    keep = keep.to(batch["queries"].device)
+    both = torch.cat([keep, total + keep])  # pen_* hold the right hand's queries, then the left's
+    return dict(batch, queries=batch["queries"][:, :, keep], occupancy=batch["occupancy"][:, :, keep],
+                initial_occupancy=batch["initial_occupancy"][:, :, keep], pen_queries=batch["pen_queries"][:, both],
+                pen_initial=batch["pen_initial"][:, :, both])
+
+
 def two_hand_refiner_step_loss(settings: TwoHandRefinerTrainSettings) -> StepLoss:
-    """R: occupancy MSE of both hands + penetration at both hands' queries (an `RInputsDataset`
-    batch, whose items already hold n_queries queries per hand)."""
+    """R: occupancy MSE of both hands + penetration at both hands' queries, on n_queries
+    queries per hand drawn from an `RInputsDataset` batch each step."""
     def step_loss(model, batch, generator):
+        batch = subsample_r_queries(batch, settings.n_queries, generator)
         x = model.prepare(batch)
         out = model(x["points"], x["point_features"], x["global_image"], x["queries"], x["initial_occupancy"])
         x_pen = model.to_network(batch["pen_queries"], batch["R"], batch["t"], x["centre_cam"])

@@ -126,7 +126,8 @@ def build_data(spec: RunSpec, profile: Profile, settings: TrainSettings, device:
     inputs = r_inputs_dir(root / "refine_inputs", initial_path, iso_surface)
     base = TwoHandDataset(directory, "train")
     prepare_r_inputs(initial, base, inputs, "train", indices, iso_surface, progress=progress)
-    return RInputsDataset(base, inputs, "train", n_queries=settings.n_queries, indices=indices)
+    # every query of each item: the step loss draws settings.n_queries of them afresh each step
+    return RInputsDataset(base, inputs, "train", n_queries=None, indices=indices)
 
 
 def run_training(spec: RunSpec) -> TrainResult:
