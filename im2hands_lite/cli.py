@@ -84,7 +84,6 @@ def _real_data_dir(args, split: str, n_samples: int | None, profile: str = "fast
 
 
 def _train(args: argparse.Namespace) -> int:
-
     settings = with_overrides(get_profile(args.profile).settings(args.model), list(args.set))
     real = _real_data_dir(args, "train", settings.train_samples, args.profile)
     if real is not None:
@@ -118,25 +117,31 @@ def _evaluate(args: argparse.Namespace) -> int:
         raise ValueError("give either --model or --table")
     if args.threads:
         torch.set_num_threads(args.threads)
-    if args.table:
-        train_dir = ""
-        if args.train_missing:  # with a data root, missing variants train on its frames too
-            most = max(settings.train_samples for settings in get_profile(args.profile).models.values())
-            train_dir = str(_real_data_dir(args, "train", most, args.profile) or "")
-        source = TrainingCheckpointSource(profile=args.profile, runs=Path(args.runs), train_missing=args.train_missing,
-                                  overrides=tuple(args.set), progress=not args.quiet, threads=args.threads,
-                                  data_dir=train_dir)
-        samples = args.samples if args.samples is not None else 16
-        directory = _real_data_dir(args, args.split, samples, args.profile) or (
-            _data_dir(args) if args.data_dir else profile_test_dir(args.profile))
-        split = TwoHandDataset(directory, args.split)
-        recon = ReconstructionConfig(resolution=args.resolution, coarse_resolution=max(args.resolution // 4, 4))
-        result = evaluate_table(args.table, split, range(min(samples, len(split))), recon, source,
-                                progress=not args.quiet, baseline=not args.no_baseline)
-        print(result.markdown())
-        for path in result.write(args.out or f"results/{args.table}_{args.profile}"):
-            print(f"wrote {path}")
-        return 0
+    return _evaluate_table(args) if args.table else _evaluate_model(args)
+
+
+def _evaluate_table(args: argparse.Namespace) -> int:
+    train_dir = ""
+    if args.train_missing:  # with a data root, missing variants train on its frames too
+        most = max(settings.train_samples for settings in get_profile(args.profile).models.values())
+        train_dir = str(_real_data_dir(args, "train", most, args.profile) or "")
+    source = TrainingCheckpointSource(profile=args.profile, runs=Path(args.runs), train_missing=args.train_missing,
+                                      overrides=tuple(args.set), progress=not args.quiet, threads=args.threads,
+                                      data_dir=train_dir)
+    samples = args.samples if args.samples is not None else 16
+    directory = _real_data_dir(args, args.split, samples, args.profile) or (
+        _data_dir(args) if args.data_dir else profile_test_dir(args.profile))
+    split = TwoHandDataset(directory, args.split)
+    recon = ReconstructionConfig(resolution=args.resolution, coarse_resolution=max(args.resolution // 4, 4))
+    result = evaluate_table(args.table, split, range(min(samples, len(split))), recon, source,
+                            progress=not args.quiet, baseline=not args.no_baseline)
+    print(result.markdown())
+    for path in result.write(args.out or f"results/{args.table}_{args.profile}"):
+        print(f"wrote {path}")
+    return 0
+
+
+def _evaluate_model(args: argparse.Namespace) -> int:
     samples = args.samples if args.samples is not None else 4
     directory = _real_data_dir(args, args.split, samples) or _data_dir(args)
     default = {"i": f"i_{args.variant}", "ir": "r", "k": "k", "estimator": "estimator"}[args.model]
