@@ -13,7 +13,6 @@ from pathlib import Path
 
 import torch
 
-from ..checkpoints import CheckpointError
 from ..data import TwoHandDataset, default_cache_root, generate_split
 from ..data.dataset import config_dir
 from ..models.initial import IMAGE_CONDITIONS
@@ -23,7 +22,7 @@ from ..models.two_stage import IsoSurfaceConfig
 from .distributed import init_distributed, pick_device
 from .r_inputs import RInputsDataset, prepare_r_inputs, r_inputs_dir
 from .settings import MODELS, Profile, TrainSettings, get_profile, with_overrides
-from .trainer import TrainResult, checkpoint_paths, train
+from .trainer import TrainResult, refuse_another_run, train
 
 
 @dataclass
@@ -136,9 +135,7 @@ def run_training(spec: RunSpec) -> TrainResult:
         torch.set_num_threads(spec.threads)
     profile, settings = get_profile(spec.profile), spec.settings()
     out = Path(spec.out)
-    if not spec.resume and checkpoint_paths(out):  # before any work: never mix two runs in one folder
-        raise CheckpointError(f"{out} already holds checkpoints of a run: pass --resume to continue it, "
-                              f"or choose another --out")
+    refuse_another_run(out, spec.resume)  # before the data is generated, not only when training starts
     dist = init_distributed(spec.device)
     torch.manual_seed(settings.seed)  # the same initial weights in every process
     model = build_model(spec.model, profile.backbone, **spec.model_options())

@@ -76,6 +76,13 @@ def checkpoint_paths(out: Path) -> list[Path]:
     return sorted((Path(out) / "checkpoints").glob("step_*.pt"), reverse=True)
 
 
+def refuse_another_run(out: Path, resume: bool) -> None:
+    """Never mix two runs in one folder: checkpoints there continue only with `resume`."""
+    if not resume and checkpoint_paths(out):
+        raise CheckpointError(f"{out} already holds checkpoints of a run: pass --resume to continue it, "
+                              f"or choose another --out")
+
+
 def _comparable(settings: dict) -> dict:
     return json.loads(json.dumps(settings))  # tuples and lists compare alike
 
@@ -166,9 +173,8 @@ def train(model: torch.nn.Module, dataset, settings: TrainSettings, *, out: str 
     if keep_last < 1:
         raise ValueError("keep_last must be >= 1")
     out = Path(out) if out is not None else None
-    if out is not None and not resume and checkpoint_paths(out):  # never mix two runs in one folder
-        raise CheckpointError(f"{out} already holds checkpoints of a run: pass --resume to continue it, "
-                              f"or choose another --out")
+    if out is not None:
+        refuse_another_run(out, resume)
     own_dist = dist is None
     dist = init_distributed(str(device)) if own_dist else dist
     if settings.batch_size % dist.world_size:
