@@ -95,7 +95,7 @@ def test_output_shapes_range_and_parts(halo):
 
 
 def test_image_feature_hook():
-    model = HaloModel(HaloConfig(image_feature_dim=5))
+    model = HaloModel(HaloConfig(image_feature_dim=5, zero_init_image=False))
     kp, verts = posed_keypoints(2)
     feats = torch.randn(2, 50, 5)
     a = model(verts[:, :50], kp, torch.zeros(2, dtype=torch.bool), image_features=feats).occupancy
@@ -110,7 +110,13 @@ def test_image_feature_hook():
     out = zero(verts[:, :50], kp, left, image_features=feats).occupancy
     assert torch.equal(out, zero(verts[:, :50], kp, left, image_features=torch.zeros_like(feats)).occupancy)
     out.sum().backward()
-    assert zero.joined.weight.grad[:, 64:].abs().sum() > 0
+    assert zero.image_in.weight.grad.abs().sum() > 0
+    # HALO's own layers start as in plain HALO, drawn from the same seed
+    torch.manual_seed(0)
+    plain = HaloModel()
+    torch.manual_seed(0)
+    conditioned = HaloModel(HaloConfig(image_feature_dim=5))
+    assert all(torch.equal(v, conditioned.state_dict()[k]) for k, v in plain.state_dict().items())
     with pytest.raises(ValueError, match="image_feature_dim = 0"):
         HaloModel()(verts[:, :50], kp, torch.zeros(2, dtype=torch.bool), image_features=feats)
 

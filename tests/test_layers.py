@@ -141,6 +141,10 @@ def test_settings_a_kind_does_not_use_are_refused():
         RunSpec(model="k", variant="none")
     with pytest.raises(ValueError, match="R's options"):
         RunSpec(model="i", n_points=256)
+    for model, variant, override in (("halo", None, "image_lr_scale=1"), ("i", "none", "encoder_lr_scale=0.1")):
+        with pytest.raises(ValueError, match="has no image path"):
+            RunSpec(model=model, variant=variant, overrides=(override,)).settings()
+    assert RunSpec(model="i", variant="pixel_aligned", overrides=("image_lr_scale=1",)).settings().image_lr_scale == 1
     with pytest.raises(TypeError, match="'k' trains with KeypointRefinerTrainSettings"):
         ih.train(build_model("k"), [], get_profile("fast").settings("i"))
 

@@ -3,12 +3,14 @@ Never imports training: training the missing variants of a table lives in `apps.
 from .evaluate import (
            evaluate_keypoints,
            evaluate_occupancy,
+           evaluate_queries,
            noisy_keypoints_for,
            noisy_keypoints_of,
 )
+from .paired import PairedDifference, paired_bootstrap
 from .reconstruction import ReconstructionConfig, reconstruct_hand, reconstruct_pair
 from .tables import CheckpointSource, TableResult, evaluate_table
 
-__all__ = ["evaluate_keypoints", "evaluate_occupancy", "noisy_keypoints_for", "noisy_keypoints_of",
-           "ReconstructionConfig", "reconstruct_hand", "reconstruct_pair", "CheckpointSource", "TableResult",
+__all__ = ["evaluate_keypoints", "evaluate_occupancy", "evaluate_queries", "noisy_keypoints_for", "noisy_keypoints_of",
+           "PairedDifference", "paired_bootstrap", "ReconstructionConfig", "reconstruct_hand", "reconstruct_pair", "CheckpointSource", "TableResult",
            "evaluate_table"]

@@ -31,6 +31,34 @@ def evaluate_occupancy(model, dataset, indices=None,
     return {"mean": mean, "rows": rows}
 
 
+@torch.no_grad()
+def evaluate_queries(model, dataset, indices=None, batch_size: int = 4, progress: bool = True) -> dict:
+    """Per-sample occupancy MSE and point IoU (prediction > 0.5 against the label, both hands'
+    labelled queries together) of HALO or I at every labelled query of each item: the same
+    points for every model, so two models' rows pair. Fast (no meshes): for training curves
+    and comparisons on many samples. Returns {"mean": {...}, "rows": per sample}."""
+    indices = list(range(len(dataset)) if indices is None else indices)
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    rows = []
+    try:
+        for start in tqdm(range(0, len(indices), batch_size), desc="evaluate queries", disable=not progress):
+            chunk = indices[start:start + batch_size]
+            batch = torch.utils.data.default_collate([dataset[i] for i in chunk])
+            batch = {k: v.to(device) for k, v in batch.items()}
+            pred = model.predict(batch).occupancy.reshape(len(chunk), -1)
+            target = batch["occupancy"].reshape(len(chunk), -1)
+            inside, truth = pred > 0.5, target > 0.5
+            union = (inside | truth).sum(1).clamp_min(1)
+            for i, mse, iou in zip(chunk, ((pred - target) ** 2).mean(1), (inside & truth).sum(1) / union):
+                rows.append({"index": i, "mse": float(mse), "point_iou": float(iou)})
+    finally:
+        model.train(was_training)
+    mean = {k: float(np.mean([r[k] for r in rows])) for k in ("mse", "point_iou")}
+    return {"mean": mean, "rows": rows}
+
+
 def noisy_keypoints_of(item: dict, index: int, noise=None, seed: int = 0) -> torch.Tensor:
     """The fixed noisy-keypoint draw (42, 3) of one data item: seeded by [seed, index], so it is
     the same for every model and "noisy input" rows of different variants are comparable."""

@@ -8,7 +8,10 @@ LeakyReLU and residual connections. Occupancy = max over parts of sigmoid(part l
 
 The hook for Im2Hands' image conditioning: a per-query feature of width
 `HaloConfig.image_feature_dim` is concatenated to every part's hidden state after its first
-layer (width 0 = plain HALO = the "I - ImageCond" ablation).
+layer (width 0 = plain HALO = the "I - ImageCond" ablation). The concatenation is computed as
+two layers, joined(h) + image_in(feature): HALO's own layers are then initialised exactly as in
+plain HALO (the image layer is drawn after them), so I with a zero image feature *is* HALO, and
+with `zero_init_image` an untrained I is HALO (docs/DECISIONS.md).
 """
 from __future__ import annotations
 
@@ -34,9 +37,9 @@ class HaloConfig:
     length_embed_dim: int = 16
     translation_dim: int = 8
     image_feature_dim: int = 0  # per-query image feature joined after the first layer
-    # True: start the image feature's weights at zero, so that an untrained I is exactly HALO.
-    # Measured worse in the fast profile (docs/DECISIONS.md), so off by default.
-    zero_init_image: bool = False
+    # True: start the image feature's weights at zero, so that an untrained I is exactly HALO
+    # and the image enters only as far as it lowers the loss (docs/DECISIONS.md)
+    zero_init_image: bool = True
     negative_slope: float = 0.01  # LeakyReLU
     # bone-local coordinates are multiplied by this before the part MLPs: a phalanx is ~0.05
     # normalised units wide, and O(1) inputs train much faster (docs/DECISIONS.md)
@@ -61,15 +64,19 @@ class HaloConfig:
 class PartLinear(nn.Module):
     """One independent linear layer per part, applied to (P, M, in) in one batched matmul."""
 
-    def __init__(self, parts: int, in_features: int, out_features: int):
+    def __init__(self, parts: int, in_features: int, out_features: int, bias: bool = True,
+                 fan_in: int | None = None):
         super().__init__()
         self.weight = nn.Parameter(torch.empty(parts, in_features, out_features))
-        self.bias = nn.Parameter(torch.zeros(parts, out_features))
-        bound = 1.0 / math.sqrt(in_features)  # nn.Linear's default init, per part
+        self.bias = nn.Parameter(torch.zeros(parts, out_features)) if bias else None
+        bound = 1.0 / math.sqrt(fan_in or in_features)  # nn.Linear's default init, per part
         nn.init.uniform_(self.weight, -bound, bound)
-        nn.init.uniform_(self.bias, -bound, bound)
+        if self.bias is not None:
+            nn.init.uniform_(self.bias, -bound, bound)
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.bias is None:
+            return torch.bmm(x, self.weight)
         return torch.baddbmm(self.bias[:, None], x, self.weight)
 
 
@@ -112,13 +119,18 @@ class HaloModel(nn.Module):
             nn.Linear(c.length_embed_hidden, c.length_embed_dim))
         self.translation_proj = nn.Linear(N_BONES * 3, c.translation_dim)
         self.first = PartLinear(N_BONES, PART_INPUT, c.hidden)
-        self.joined = PartLinear(N_BONES, c.hidden + c.image_feature_dim, c.hidden)
-        if c.image_feature_dim and c.zero_init_image:
-            with torch.no_grad():
-                self.joined.weight[:, c.hidden:].zero_()
+        self.joined = PartLinear(N_BONES, c.hidden, c.hidden)
         self.hidden_layers = nn.ModuleList(
             PartLinear(N_BONES, c.hidden, c.hidden) for _ in range(c.n_hidden_layers - 2))
         self.out = PartLinear(N_BONES, c.hidden, 1)
+        self.image_in = None  # drawn last, so HALO's own layers start as in plain HALO
+        if c.image_feature_dim:
+            # the random start is that of one layer over [hidden; feature], as a concatenation has
+            self.image_in = PartLinear(N_BONES, c.image_feature_dim, c.hidden, bias=False,
+                                       fan_in=c.hidden + c.image_feature_dim)
+            if c.zero_init_image:
+                nn.init.zeros_(self.image_in.weight)
+        self._register_load_state_dict_pre_hook(self._split_joined_weight)
 
     def forward(self, queries: Tensor, keypoints: Tensor, is_left: Tensor,
                 image_features: Tensor | None = None, frames: HandFrames | None = None) -> HaloOutput:
@@ -146,15 +158,25 @@ class HaloModel(nn.Module):
             if image_features is None or image_features.shape != (batch, n, width):
                 raise ValueError(f"image_features must be ({batch}, {n}, {width}), got "
                                  f"{None if image_features is None else tuple(image_features.shape)}")
-            h = torch.cat([h, image_features.reshape(1, batch * n, width).expand(parts, -1, -1)], -1)
+            image = self.image_in(image_features.reshape(1, batch * n, width).expand(parts, -1, -1))
+            h = act(self.joined(h) + image)
         elif image_features is not None:
             raise ValueError("this HALO has image_feature_dim = 0 but image_features were given")
-        h = act(self.joined(h))
+        else:
+            h = act(self.joined(h))
         for layer in self.hidden_layers:
             h = h + act(layer(h))  # residual
         logits = self.out(h).reshape(parts, batch, n).transpose(0, 1)  # (B, 16, N)
         occupancy = torch.sigmoid(logits).amax(dim=1)
         return HaloOutput(occupancy=occupancy, part_logits=logits, frames=frames)
+
+    def _split_joined_weight(self, state_dict, prefix, *args) -> None:
+        """Checkpoints from before the split hold one `joined` weight over [hidden; feature]."""
+        weight = state_dict.get(prefix + "joined.weight")
+        hidden = self.config.hidden
+        if weight is not None and weight.shape[1] > hidden and prefix + "image_in.weight" not in state_dict:
+            state_dict[prefix + "joined.weight"] = weight[:, :hidden].clone()
+            state_dict[prefix + "image_in.weight"] = weight[:, hidden:].clone()
 
     def frames(self, keypoints: Tensor, is_left: Tensor) -> HandFrames:
         return hand_frames(keypoints, is_left, self.canonical_dirs)

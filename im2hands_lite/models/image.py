@@ -83,13 +83,27 @@ class Normalize(nn.Module):
 
 # ----------------------------------------------------------------------------- ResNet
 
+NORMS = ("batch", "group")
+
+
+def norm_layer(kind: str, channels: int) -> nn.Module:
+    """BatchNorm2d, or GroupNorm with groups of 8 channels (at most 32 groups): the same
+    weight / bias names, no batch statistics, so it behaves alike at any batch size."""
+    if kind == "batch":
+        return nn.BatchNorm2d(channels)
+    return nn.GroupNorm(max(1, min(32, channels // 8)), channels)
+
+
 @dataclass(frozen=True)
 class ResNetConfig:
     depth: int = 50  # 10 | 18 | 34 | 50
     width: int = 64  # channels of the stem and of stage 1's 3x3 convs (torchvision: 64)
     in_channels: int = 3
+    norm: str = "batch"  # or "group" (see norm_layer)
 
     def __post_init__(self):
+        if self.norm not in NORMS:
+            raise ValueError(f"norm must be one of {NORMS}, got {self.norm!r}")
         if self.depth not in RESNET_LAYOUTS:
             raise ValueError(f"ResNet depth must be one of {sorted(RESNET_LAYOUTS)}, "
                              f"got {self.depth}")
@@ -97,12 +111,12 @@ class ResNetConfig:
             raise ValueError("width and in_channels must be positive")
 
 
-def _shortcut(in_planes: int, out_planes: int, stride: int) -> nn.Module:
-    """Identity when shapes match, else a strided 1x1 conv + BN (torchvision's 'option B')."""
+def _shortcut(in_planes: int, out_planes: int, stride: int, norm: str) -> nn.Module:
+    """Identity when shapes match, else a strided 1x1 conv + norm (torchvision's 'option B')."""
     if stride == 1 and in_planes == out_planes:
         return nn.Identity()
     return nn.Sequential(nn.Conv2d(in_planes, out_planes, 1, stride, bias=False),
-                         nn.BatchNorm2d(out_planes))
+                         norm_layer(norm, out_planes))
 
 
 class BasicBlock(nn.Module):
@@ -110,20 +124,20 @@ class BasicBlock(nn.Module):
 
     expansion = 1
 
-    def __init__(self, in_planes: int, planes: int, stride: int = 1):
+    def __init__(self, in_planes: int, planes: int, stride: int = 1, norm: str = "batch"):
         super().__init__()
         self.conv1 = nn.Conv2d(in_planes, planes, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
+        self.bn1 = norm_layer(norm, planes)
         self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.downsample = _shortcut(in_planes, planes, stride)
+        self.bn2 = norm_layer(norm, planes)
+        self.downsample = _shortcut(in_planes, planes, stride, norm)
 
     def forward(self, x: Tensor) -> Tensor:
         out = F.relu(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
         return F.relu(out + self.downsample(x))
 
-    def last_bn(self) -> nn.BatchNorm2d:
+    def last_bn(self) -> nn.Module:
         return self.bn2
 
 
@@ -132,16 +146,16 @@ class Bottleneck(nn.Module):
 
     expansion = 4
 
-    def __init__(self, in_planes: int, planes: int, stride: int = 1):
+    def __init__(self, in_planes: int, planes: int, stride: int = 1, norm: str = "batch"):
         super().__init__()
         out_planes = planes * self.expansion
         self.conv1 = nn.Conv2d(in_planes, planes, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
+        self.bn1 = norm_layer(norm, planes)
         self.conv2 = nn.Conv2d(planes, planes, 3, stride, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
+        self.bn2 = norm_layer(norm, planes)
         self.conv3 = nn.Conv2d(planes, out_planes, 1, bias=False)
-        self.bn3 = nn.BatchNorm2d(out_planes)
-        self.downsample = _shortcut(in_planes, out_planes, stride)
+        self.bn3 = norm_layer(norm, out_planes)
+        self.downsample = _shortcut(in_planes, out_planes, stride, norm)
 
     def forward(self, x: Tensor) -> Tensor:
         out = F.relu(self.bn1(self.conv1(x)))
@@ -149,7 +163,7 @@ class Bottleneck(nn.Module):
         out = self.bn3(self.conv3(out))
         return F.relu(out + self.downsample(x))
 
-    def last_bn(self) -> nn.BatchNorm2d:
+    def last_bn(self) -> nn.Module:
         return self.bn3
 
 
@@ -177,16 +191,16 @@ class ResNetEncoder(nn.Module):
         self.normalize = Normalize(config.in_channels)
         self.stem = nn.Sequential(
             nn.Conv2d(config.in_channels, w, 7, 2, 3, bias=False),
-            nn.BatchNorm2d(w),
+            norm_layer(config.norm, w),
             nn.ReLU(inplace=True),
             nn.MaxPool2d(3, 2, 1),
         )
         stages, in_planes = [], w
         for i, (n_blocks, stride) in enumerate(zip(counts, (1, 2, 2, 2))):
             planes = w * 2 ** i
-            blocks = [block(in_planes, planes, stride)]
+            blocks = [block(in_planes, planes, stride, config.norm)]
             in_planes = planes * block.expansion
-            blocks += [block(in_planes, planes) for _ in range(n_blocks - 1)]
+            blocks += [block(in_planes, planes, norm=config.norm) for _ in range(n_blocks - 1)]
             stages.append(nn.Sequential(*blocks))
         self.stages = nn.ModuleList(stages)
         self.out_channels: tuple[int, ...] = tuple(w * 2 ** i * block.expansion for i in range(4))
@@ -206,7 +220,7 @@ class ResNetEncoder(nn.Module):
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
+            elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
         # Zero the last BN's scale in every residual branch: each block starts as the identity,
@@ -224,8 +238,11 @@ class DeconvDecoderConfig:
     out_channels: int = 32  # feature width per pixel (official code: 32-d per point)
     hidden: int = 256
     n_layers: int = 4  # each doubles the resolution: 1/32 -> 1/2 with 4 layers (official: 1/4)
+    norm: str = "batch"  # or "group" (see norm_layer)
 
     def __post_init__(self):
+        if self.norm not in NORMS:
+            raise ValueError(f"norm must be one of {NORMS}, got {self.norm!r}")
         if not 1 <= self.n_layers <= 5:
             raise ValueError(f"n_layers must be in 1..5 (1/32 up to at most 1/1), "
                              f"got {self.n_layers}")
@@ -251,7 +268,7 @@ class DeconvDecoder(nn.Module):
         layers, c = [], in_channels
         for _ in range(config.n_layers):
             layers += [nn.ConvTranspose2d(c, config.hidden, 4, 2, 1, bias=False),
-                       nn.BatchNorm2d(config.hidden), nn.ReLU(inplace=True)]
+                       norm_layer(config.norm, config.hidden), nn.ReLU(inplace=True)]
             c = config.hidden
         self.layers = nn.Sequential(*layers)
         self.head = nn.Conv2d(c, config.out_channels, 1)

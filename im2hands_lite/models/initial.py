@@ -39,10 +39,7 @@ from .image import (
 
 IMAGE_CONDITIONS = ("attention", "pixel_aligned", "none")
 VIT_INPUTS = ("feature_map", "image")
-
-
-
-
+FEATURE_NORMS = ("none", "layer")
 
 @dataclass(frozen=True)
 class InitialConfig:
@@ -55,8 +52,13 @@ class InitialConfig:
     # What the attention variant's ViT patchifies: the ImgEnc decoder's feature map (the
     # official code; the image encoder then learns through the attention) or the RGB image.
     vit_input: str = "feature_map"
+    # "layer": LayerNorm (no affine) over each query's image feature before HALO, so that the
+    # feature enters HALO at unit scale whatever the encoder's output scale (docs/DECISIONS.md)
+    feature_norm: str = "layer"
 
     def __post_init__(self):
+        if self.feature_norm not in FEATURE_NORMS:
+            raise ValueError(f"feature_norm must be one of {FEATURE_NORMS}, got {self.feature_norm!r}")
         if self.image_cond not in IMAGE_CONDITIONS:
             raise ValueError(f"image_cond must be one of {IMAGE_CONDITIONS}, got {self.image_cond!r}")
         if self.vit_input not in VIT_INPUTS:
@@ -120,6 +122,8 @@ class InitialOccupancyNet(nn.Module):
         if config.image_cond == "attention":
             self.vit = PatchViT(config.vit)
             self.query_attention = QueryImageAttention(config.vit.dim, config.attention)
+        self.feature_norm = (nn.LayerNorm(config.feature_dim, elementwise_affine=False)
+                             if config.feature_norm == "layer" and config.feature_dim else nn.Identity())
 
     def forward(self, queries: Tensor, keypoints: Tensor, is_left: Tensor, context: ImageContext,
                 sample_index: Tensor, K: Tensor, R: Tensor, t: Tensor, root: Tensor,
@@ -131,6 +135,14 @@ class InitialOccupancyNet(nn.Module):
         out = self.halo(queries, keypoints, is_left, image_features=features, frames=frames)
         return InitialOutput(occupancy=out.occupancy, part_logits=out.part_logits,
                              frames=out.frames, attention=weights)
+
+    def image_parameters(self) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
+        """(what I adds to HALO besides the encoder-decoder: ViT, attention, the layer that reads
+        the feature; the encoder-decoder): the optimiser may give them their own learning rates."""
+        image = [p for module in (self.vit, self.query_attention, self.halo.image_in) if module is not None
+                 for p in module.parameters()]
+        encoder = list(self.image_encoder.parameters()) if self.image_encoder is not None else []
+        return image, encoder
 
     def encode_image(self, images: Tensor) -> ImageContext:
         """images (S, 3, H, W) in [0, 1]."""
@@ -155,11 +167,12 @@ class InitialOccupancyNet(nn.Module):
             return None, None
         pixels, cam = project_points(queries, K[sample_index], R[sample_index], t[sample_index])
         if self.config.image_cond == "pixel_aligned":
-            return sample_pixel_aligned(context.feature_map[sample_index], pixels, context.image_size), None
+            features = sample_pixel_aligned(context.feature_map[sample_index], pixels, context.image_size)
+            return self.feature_norm(features), None
         root_cam = (R[sample_index] @ root[:, :, None]).squeeze(-1) + t[sample_index]
         out = self.query_attention(cam - root_cam[:, None], context.tokens[sample_index],
                                    return_weights=return_attention)
-        return out.features, out.weights
+        return self.feature_norm(out.features), out.weights
 
     def predict(self, batch: dict[str, Tensor], return_attention: bool = False) -> InitialOutput:
         """Both hands of a data batch (image, K, R, t, keypoints (S, 42, 3), queries

@@ -26,8 +26,9 @@ BACKBONES = ("fast", "paper")
 
 
 def _upgrade_initial_config(raw: dict) -> dict:
-    # checkpoints from before `vit_input` existed patchified the RGB image
-    return {"vit_input": "image", **raw}
+    # checkpoints from before `vit_input` existed patchified the RGB image; those from before
+    # `feature_norm` handed HALO the raw image feature
+    return {"vit_input": "image", "feature_norm": "none", **raw}
 
 
 @dataclass(frozen=True)

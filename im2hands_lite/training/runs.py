@@ -24,6 +24,8 @@ from .r_inputs import RInputsDataset, prepare_r_inputs, r_inputs_dir
 from .settings import MODELS, Profile, TrainSettings, get_profile, with_overrides
 from .trainer import TrainResult, refuse_another_run, train
 
+IMAGE_PATH_SETTINGS = ("image_lr_scale", "encoder_lr_scale")  # only I's image variants use them
+
 
 @dataclass
 class RunSpec:
@@ -80,6 +82,11 @@ class RunSpec:
         return cls(**spec, **fields)
 
     def settings(self) -> TrainSettings:
+        if self.model == "halo" or self.variant == "none":  # no image path: its settings would do nothing
+            named = sorted({o.split("=", 1)[0] for o in self.overrides} & set(IMAGE_PATH_SETTINGS))
+            if named:
+                raise ValueError(f"{named} set the image path's learning rate; {self.model} "
+                                 f"{self.variant or ''} has no image path".replace("  ", " "))
         return with_overrides(get_profile(self.profile).settings(self.model), list(self.overrides))
 
     def model_options(self) -> dict:

@@ -52,9 +52,17 @@ class OccupancyTrainSettings(TrainSettings):
 
     n_queries: int = 1024  # per hand per step, drawn from the item's labelled queries
     loss: str = "mse"  # or "bce"
+    # I's image path (encoder-decoder, ViT, attention, the layer that reads the feature) trains
+    # at lr x image_lr_scale, its encoder-decoder at a further x encoder_lr_scale (the official
+    # code fine-tunes its pretrained encoder at a tenth); both ignored by HALO
+    image_lr_scale: float = 0.01
+    encoder_lr_scale: float = 1.0
 
     def __post_init__(self):
         super().__post_init__()
+        if not (self.image_lr_scale > 0 and self.encoder_lr_scale > 0):
+            raise ValueError(f"image_lr_scale and encoder_lr_scale must be positive, got "
+                             f"{self.image_lr_scale} and {self.encoder_lr_scale}")
         if self.loss not in ("mse", "bce"):
             raise ValueError(f"loss must be 'mse' or 'bce', got {self.loss!r}")
         if self.n_queries < 2:

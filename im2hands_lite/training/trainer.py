@@ -51,8 +51,19 @@ class TrainResult:
 
 
 def make_optimizer(model: torch.nn.Module, settings: TrainSettings):
-    """Adam with the settings' lr, betas, eps, weight decay; lr x decay_factor every decay_every."""
-    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr, betas=settings.betas,
+    """Adam with the settings' lr, betas, eps, weight decay; lr x decay_factor every decay_every.
+    A model with an image path (I: `image_parameters()`) trains it at the settings' scaled lr."""
+    groups = [{"params": list(model.parameters())}]
+    scales = (getattr(settings, "image_lr_scale", 1.0), getattr(settings, "encoder_lr_scale", 1.0))
+    if hasattr(model, "image_parameters") and scales != (1.0, 1.0):  # else one group, as resumable runs hold
+        image, encoder = model.image_parameters()
+        image_ids, encoder_ids = {id(p) for p in image}, {id(p) for p in encoder}
+        rest = [p for p in model.parameters() if id(p) not in image_ids | encoder_ids]
+        groups = [{"params": rest},
+                  {"params": image, "lr": settings.lr * settings.image_lr_scale},
+                  {"params": encoder, "lr": settings.lr * settings.image_lr_scale * settings.encoder_lr_scale}]
+        groups = [g for g in groups if g["params"]]
+    optimizer = torch.optim.Adam(groups, lr=settings.lr, betas=settings.betas,
                                  eps=settings.eps, weight_decay=settings.weight_decay)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, settings.decay_every, settings.decay_factor)
     return optimizer, scheduler
