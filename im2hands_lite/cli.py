@@ -10,10 +10,23 @@ from pathlib import Path
 
 import torch
 
-from .apps.pipeline import ImagePipeline, default_camera, load_image, save_reconstruction
+from .apps.pipeline import (
+    KIT_FOV_DEG,
+    ImagePipeline,
+    read_rgb,
+    reconstruct_image,
+    save_reconstruction,
+)
 from .apps.ship import SHIP_ORDER, ship
 from .apps.table_runs import TrainingCheckpointSource, profile_test_dir
-from .apps.wild import BUNDLE_WHEEL, PHOTO_FOV_DEG, build_bundle, reconstruct_photo
+from .apps.wild import (
+    BUNDLE_WHEEL,
+    INSTALL_HINT,
+    PHOTO_FOV_DEG,
+    build_bundle,
+    mediapipe_available,
+    reconstruct_photo,
+)
 from .checkpoints import SHIPPED, atomic_write
 from .data import TwoHandDataset, kit_samples_dir
 from .data.dataset import SPLIT_OFFSETS, default_cache_root, generate_split
@@ -42,6 +55,15 @@ from .training.settings import (
     with_overrides,
 )
 
+KIT_ON_PHOTOS = "the kit's own keypoint estimator is trained on synthetic renders only"
+
+
+def _positive_int(text: str) -> int:
+    """argparse type: an int >= 1 (a count of samples)."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return int(text)
+
 
 def _generate_data(args: argparse.Namespace) -> int:
     defaults = GeneratorConfig()
@@ -62,9 +84,9 @@ def _generate_data(args: argparse.Namespace) -> int:
 
 
 def _prepare_interhand(args: argparse.Namespace) -> int:
-    root = configured_data_root(args.root)
+    root = configured_data_root(args.data_root)
     if not root:
-        raise ValueError("give --root (the InterHand2.6M folder) or set IM2HANDS_DATA_ROOT")
+        raise ValueError("give --data-root (the InterHand2.6M folder) or set IM2HANDS_DATA_ROOT")
     config = InterHandConfig(root=root, split=args.split, mano_dir=args.mano_dir or "", crop_scale=args.crop_scale,
                              every=args.every)
     generator = GeneratorConfig(image_size=args.image_size, n_queries=args.queries)
@@ -167,6 +189,9 @@ def _evaluate_model(args: argparse.Namespace) -> int:
     print(f"{args.model} from {checkpoint.name} on {len(indices)} {args.split} samples of {directory}:")
     for key, value in result["mean"].items():
         print(f"  {key:<16} {value:.4f}{units.get(key, ' mm')}")
+    if "failed" in result:  # occupancy: the means above leave out samples with an empty mesh
+        print(f"  {'failed':<16} {result['failed']} of {len(indices)} samples (an empty mesh; IoU over all "
+              f"{result['iou_all']:.4f})")
     if args.out:
         payload = {"model": args.model, "checkpoint": str(checkpoint), "data": str(directory), "split": args.split,
                    "samples": len(indices), **result}
@@ -175,26 +200,53 @@ def _evaluate_model(args: argparse.Namespace) -> int:
     return 0
 
 
+def _keypoint_front_end(args: argparse.Namespace) -> str:
+    """The keypoint front end, "kit" or "mediapipe": by default the kit's estimator for a kit sample
+    and MediaPipe for an image file, refused without the extra (the kit's estimator turns a photo
+    into blobs)."""
+    if args.sample:
+        if args.estimator == "mediapipe":
+            raise ValueError("--estimator mediapipe needs an IMAGE file (a photo), not --sample")
+        return "kit"
+    if args.estimator == "kit":
+        print(f"im2hands: warning: {KIT_ON_PHOTOS}; its meshes of a real photo mean nothing", file=sys.stderr)
+        return "kit"
+    if args.estimator is None and not mediapipe_available():
+        raise ValueError(f"{KIT_ON_PHOTOS}, so it cannot reconstruct a photo, and MediaPipe (for photos) is "
+                         f"not installed: {INSTALL_HINT}. For an image rendered like the kit's, pass --estimator kit")
+    return "mediapipe"
+
+
 def _reconstruct(args: argparse.Namespace) -> int:
     if bool(args.image) == bool(args.sample):
         raise ValueError("give either an IMAGE file or --sample SPLIT:INDEX")
+    if args.image:
+        read_rgb(args.image)  # a bad file is named as such before the front end is chosen
+    front_end = _keypoint_front_end(args)
     pipeline = ImagePipeline(use_two_hand_refiner=not args.no_refine)
     recon = ReconstructionConfig(resolution=args.resolution, coarse_resolution=max(args.resolution // 4, 4))
-    if args.estimator == "mediapipe":
-        if not args.image:
-            raise ValueError("--estimator mediapipe needs an IMAGE file (a photo), not --sample")
-        result = reconstruct_photo(args.image, pipeline, args.fov or PHOTO_FOV_DEG, recon, mirrored=args.mirrored)
-        return _write_reconstruction(result, args.out)
-    if args.image:
-        image = load_image(args.image, pipeline.image_size)
-        camera, seed = default_camera(pipeline.image_size, args.fov or 32.5), 0
+    if front_end == "mediapipe":
+        fov = args.fov if args.fov is not None else PHOTO_FOV_DEG
+        result = reconstruct_photo(args.image, pipeline, fov, recon, mirrored=args.mirrored)
+    elif args.image:
+        result = reconstruct_image(args.image, pipeline, args.fov if args.fov is not None else KIT_FOV_DEG, recon)
     else:
-        split, _, index = args.sample.partition(":")
-        if not index.isdigit():
-            raise ValueError(f"--sample must look like test:3, got {args.sample!r}")
-        sample = TwoHandDataset(_data_dir(args), split).sample(int(index))
-        image, camera, seed = sample.image, sample.camera, int(sample.seed)
-    return _write_reconstruction(pipeline.reconstruct(image, camera, recon, seed=seed), args.out)
+        sample = _kit_sample(args)
+        result = pipeline.reconstruct(sample.image, sample.camera, recon, seed=int(sample.seed))
+    return _write_reconstruction(result, args.out)
+
+
+def _kit_sample(args: argparse.Namespace):
+    """The --sample SPLIT:INDEX of the data folder."""
+    split, _, index = args.sample.partition(":")
+    if not index.isdigit():
+        raise ValueError(f"--sample must look like test:3, got {args.sample!r}")
+    directory = _data_dir(args)
+    data = TwoHandDataset(directory, split)
+    if int(index) >= len(data):
+        raise ValueError(f"--sample {args.sample}: the {split!r} split of {directory} has {len(data)} samples "
+                         f"(0-{len(data) - 1})")
+    return data.sample(int(index))
 
 
 def _write_reconstruction(result, out) -> int:
@@ -208,7 +260,7 @@ def _write_reconstruction(result, out) -> int:
 
 def _ship(args: argparse.Namespace) -> int:
     for stem in (SHIP_ORDER if args.variant == "all" else (args.variant,)):
-        result = ship(stem, args.runs, args.dest, tuple(args.set), args.threads, not args.quiet, args.data_root)
+        result = ship(stem, args.runs, args.dest, tuple(args.set), args.threads, not args.quiet, args.cache_root)
         print(json.dumps(result, indent=1))
     return 0
 
@@ -252,7 +304,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "pickles, keep interacting frames with all joints valid and both MANO fits, crop around both "
                     "hands and write the kit's shards (meshes, masks, occupancy labels). Resumable. The data is "
                     "licensed and never downloaded: see docs/REAL_DATA.md.")
-    prep.add_argument("--root", help="InterHand2.6M root (default $IM2HANDS_DATA_ROOT)")
+    prep.add_argument("--data-root", help="InterHand2.6M root (default $IM2HANDS_DATA_ROOT)")
+    prep.add_argument("--root", dest="data_root", help=argparse.SUPPRESS)  # the old name, kept for scripts
     prep.add_argument("--mano-dir", help="folder of MANO_RIGHT.pkl / MANO_LEFT.pkl (default <root>/mano)")
     prep.add_argument("--split", choices=["train", "val", "test"], default="test")
     prep.add_argument("--n", type=int, help="first N usable frames (default: all)")
@@ -311,7 +364,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="--table: train every variant that has no checkpoint yet (resumable; see im2hands train)")
     ev.add_argument("--runs", default="runs/tables", help="--table: folder of trained variants (default runs/tables)")
     ev.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
-                    help="--table --train-missing: override a training setting of every trained variant")
+                    help="--table: the training settings of every trained variant (a run in --runs trained "
+                         "with others is refused; with --train-missing, missing variants train with them)")
     ev.add_argument("--no-baseline", action="store_true", help="--table: leave out the IK-template baseline row")
     ev.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     ev.add_argument("--checkpoint", help="default: the shipped fast checkpoint of the model")
@@ -320,26 +374,29 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--data-dir", help="generated data folder (default: the committed kit samples)")
     ev.add_argument("--data-root", help="evaluate on InterHand2.6M at this root (default $IM2HANDS_DATA_ROOT)")
     ev.add_argument("--split", default="test", choices=list(SPLIT_OFFSETS))
-    ev.add_argument("--samples", type=int, help="first N samples of the split (default: 16 for --table, the whole "
-                                                "committed kit test split; 4 for --model)")
+    ev.add_argument("--samples", type=_positive_int, help="first N samples of the split (default: 16 for --table, "
+                                                          "the whole committed kit test split; 4 for --model)")
     ev.add_argument("--resolution", type=int, default=64, help="Marching Cubes grid (default 64)")
     ev.add_argument("--out", help="--model: also write the metrics as JSON here; --table: the output folder")
     ev.add_argument("--quiet", action="store_true", help="no progress bar")
     ev.set_defaults(func=_evaluate)
 
     rec = sub.add_parser("reconstruct", help="two hand meshes from one image (estimator -> K -> I -> R)",
-                         description="Reconstruct both hands from an image with the shipped checkpoints: the "
-                                     "keypoint estimator, K, I and R. Writes right/left .ply and .obj, overlay.png and "
-                                     "keypoints.json into --out. For an image file the camera is assumed (a "
-                                     "centred pinhole with --fov); a kit sample brings its own.")
+                         description="Reconstruct both hands from an image with the shipped checkpoints: a "
+                                     "keypoint front end (MediaPipe for a photo, the kit's estimator for a kit "
+                                     "sample), K, I and R. Writes right/left .ply and .obj, overlay.png (the whole "
+                                     "image, at most 1024 px on its long side) and keypoints.json into --out. For an "
+                                     "image file the camera is assumed (a centred pinhole with --fov); a kit sample "
+                                     "brings its own.")
     rec.add_argument("image", nargs="?", help="a PNG or JPEG image of two hands")
     rec.add_argument("--sample", help="instead of an image: a kit data sample, e.g. test:0")
     rec.add_argument("--data-dir", help="generated data folder for --sample (default: the committed kit samples)")
-    rec.add_argument("--fov", type=float, help="assumed horizontal field of view in degrees (default 32.5 for the "
-                                                "kit's estimator, 65 for a photo with --estimator mediapipe)")
-    rec.add_argument("--estimator", choices=["kit", "mediapipe"], default="kit",
-                     help="keypoint front end: the kit's estimator (synthetic renders) or MediaPipe's pretrained hand "
-                          "landmarker for real photos (optional extra: pip install -e '.[wild]')")
+    rec.add_argument("--fov", type=float, help=f"assumed horizontal field of view in degrees (default {KIT_FOV_DEG} "
+                                                f"for the kit's estimator, {PHOTO_FOV_DEG:g} for MediaPipe)")
+    rec.add_argument("--estimator", choices=["kit", "mediapipe"],
+                     help="keypoint front end: the kit's estimator (trained on synthetic renders only; the default "
+                          "for --sample) or MediaPipe's pretrained hand landmarker (the default for an IMAGE; "
+                          "optional extra: pip install -e '.[wild]'; without it an IMAGE needs --estimator kit)")
     rec.add_argument("--mirrored", action="store_true", help="mediapipe: the photo is mirrored (a selfie)")
     rec.add_argument("--no-refine", action="store_true", help="stop after I (no two-hand refinement R)")
     rec.add_argument("--resolution", type=int, default=64, help="Marching Cubes grid (default 64)")
@@ -355,7 +412,7 @@ def build_parser() -> argparse.ArgumentParser:
     ship_cmd.add_argument("--runs", default="runs/ship", help="run folders (default runs/ship/<variant>)")
     ship_cmd.add_argument("--dest", default=str(SHIPPED), help="where the shipped weights go (default: the package's)")
     ship_cmd.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override a training setting")
-    ship_cmd.add_argument("--data-root", default="", help="data cache root (default $IM2HANDS_CACHE)")
+    ship_cmd.add_argument("--cache-root", default="", help="generated-data cache root (default $IM2HANDS_CACHE)")
     ship_cmd.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     ship_cmd.add_argument("--quiet", action="store_true", help="no progress bar")
     ship_cmd.set_defaults(func=_ship)

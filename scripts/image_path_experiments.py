@@ -68,6 +68,10 @@ for cond in ("attention", "pixel_aligned"):
          {"zero_init_image": True, "feature_norm": "layer"}, {"image_lr_scale": 0.1})
     _add(f"{cond}_zero_init_layer_norm_image_lr_001", "zero init + LayerNorm + image path lr x 0.01", cond,
          {"zero_init_image": True, "feature_norm": "layer"}, {"image_lr_scale": 0.01})
+    _add(f"{cond}_zero_init_layer_norm_image_lr_003", "zero init + LayerNorm + image path lr x 0.03", cond,
+         {"zero_init_image": True, "feature_norm": "layer"}, {"image_lr_scale": 0.03})
+    _add(f"{cond}_zero_init_layer_norm_group_norm_image_lr", "zero init + LayerNorm + GroupNorm + image lr x 0.1",
+         cond, {"zero_init_image": True, "feature_norm": "layer", "norm": "group"}, {"image_lr_scale": 0.1})
     _add(f"{cond}_all", "zero init + LayerNorm + GroupNorm + encoder lr x 0.1", cond,
          {"zero_init_image": True, "feature_norm": "layer", "norm": "group"}, {"encoder_lr_scale": 0.1})
 

@@ -11,19 +11,25 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import pickle
 import re
+import struct
+import sys
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pytest
 import torch
 
-from im2hands_lite.apps.pipeline import ImageError, load_image
+from im2hands_lite.apps.pipeline import ImageError, ImagePipeline, load_image
 from im2hands_lite.apps.table_runs import TrainingCheckpointSource
+from im2hands_lite.apps.wild import detect_hands
 from im2hands_lite.checkpoints import SHIPPED, CheckpointError, load_checkpoint
 from im2hands_lite.cli import main
 from im2hands_lite.data import (
@@ -35,7 +41,7 @@ from im2hands_lite.data import (
     write_shard,
 )
 from im2hands_lite.data.interhand import InterHandConfig, InterHandFormatError, prepare_interhand
-from im2hands_lite.data.interhand_fixture import write_fixture_interhand
+from im2hands_lite.data.interhand_fixture import blob_mano_arrays, write_fixture_interhand
 from im2hands_lite.evaluation.baselines import TemplateIKBaseline, TemplateIKConfig, fit_template
 from im2hands_lite.evaluation.metrics import two_hand_metrics
 from im2hands_lite.evaluation.reconstruction import reconstruct_pair
@@ -132,6 +138,25 @@ def _image(channels: int = 3, height: int = 128, width: int = 128) -> torch.Tens
     return _batch()["image"][:, :channels, :height, :width].contiguous()
 
 
+@cache
+def _pipeline() -> ImagePipeline:
+    return ImagePipeline(use_two_hand_refiner=False)
+
+
+def _photo(dtype=np.float32, scale: float = 1.0, nan: bool = False) -> np.ndarray:
+    """The kit test image 0 as another dtype, times `scale`, with one NaN if asked."""
+    image = (_sample().image * scale).astype(dtype)
+    if nan:
+        image[5, 7, 1] = np.nan
+    return image
+
+
+def _without_mediapipe(run: Callable[[], object]) -> object:
+    """`run()` as on a machine without the [wild] extra, whether or not MediaPipe is installed here."""
+    with mock.patch.dict(sys.modules, {"mediapipe": None}):
+        return run()
+
+
 def _k(**fields):
     """K on the batch with some fields replaced (keypoints default: the ground truth)."""
     batch = _with(**fields)
@@ -167,6 +192,16 @@ def _png() -> bytes:
     return buffer.getvalue()
 
 
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG that claims width x height RGB pixels (header and a token IDAT only): a decompression bomb's
+    first bytes, which is all PIL reads before it judges the size."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+            + chunk(b"IEND", b""))
+
+
 def _mano(name: str, edit: Callable[[dict], object]) -> Callable[[Path], None]:
     """Pickle `edit(fixture MANO arrays)` to tmp/name, as a hand-edited MANO_RIGHT.pkl would be."""
     return lambda tmp: _write(name, pickle.dumps(edit(fixture_mano_arrays()), protocol=2))(tmp)
@@ -187,6 +222,40 @@ def _break_json(root: Path) -> None:
 def _drop_mano(root: Path) -> None:
     for path in (root / "mano").glob("*.pkl"):
         path.unlink()
+
+
+def _blob_mano(side: str, edit: Callable[[np.ndarray], np.ndarray]) -> Callable[[Path], None]:
+    """Rewrite the tree's MANO_<SIDE>.pkl with `edit(faces)` of its well-formed blob hand."""
+    def spoil(root: Path) -> None:
+        arrays = blob_mano_arrays(0, side)
+        (root / "mano" / f"MANO_{side.upper()}.pkl").write_bytes(
+            pickle.dumps(arrays | {"f": edit(arrays["f"].copy())}, protocol=2))
+    return spoil
+
+
+def _hole(faces: np.ndarray) -> np.ndarray:
+    faces[100] = 0  # a tube face becomes padding: a second opening beside the wrist
+    return faces
+
+
+def _duplicate_face(faces: np.ndarray) -> np.ndarray:
+    faces[-1] = faces[100]  # a padding face copies a tube face: three faces on its edges
+    return faces
+
+
+def _file_name(name: Callable[[Path, str], str]) -> Callable[[Path], None]:
+    """Replace the first image's file_name in data.json with `name(root, file_name)`."""
+    def spoil(root: Path) -> None:
+        path = root / "annotations" / "test" / "InterHand2.6M_test_data.json"
+        data = json.loads(path.read_text())
+        data["images"][0]["file_name"] = name(root, data["images"][0]["file_name"])
+        path.write_text(json.dumps(data))
+    return spoil
+
+
+def _stale_table_run(tmp: Path) -> None:
+    """runs/colab/k/final.pt holding a run of other settings (the fast profile's K)."""
+    _copy(SHIPPED / "k_fast.pt", "runs/colab/k/final.pt")(tmp)
 
 
 def _run_done(tmp: Path) -> None:
@@ -404,7 +473,7 @@ ROWS = [
                  id="interhand-without-mano"),
     pytest.param(Bad(lambda tmp: InterHandConfig(root=str(tmp), split="testing"), ValueError,
                      "unknown InterHand2.6M split 'testing'"), id="interhand-unknown-split"),
-    pytest.param(Bad(lambda tmp: main(["prepare-interhand", "--root", str(tmp / "ih"), "--out", str(tmp / "cache"),
+    pytest.param(Bad(lambda tmp: main(["prepare-interhand", "--data-root", str(tmp / "ih"), "--out", str(tmp / "cache"),
                                        "--quiet"]), CLI, "InterHand2.6M files not found"),
                  id="cli-prepare-interhand-missing-root"),
 
@@ -466,6 +535,84 @@ ROWS = [
                                                       overrides=("train_samples=100000",), progress=False, threads=1)),
                      ValueError, "holds .* training samples, the run asks for 100000"),
                  id="run_training-too-few-samples"),
+
+    # -- images (value range, size) and CLI arguments
+    pytest.param(Bad(lambda tmp: _shipped("i").predict(_with(image=_image() * 255)), ValueError,
+                     r"images must hold values in \[0, 1\].*got \[\d.*, 2\d\d"), id="I-image-0-255-floats"),
+    pytest.param(Bad(lambda tmp: _k(image=_image() - 0.5), ValueError,
+                     r"image must hold values in \[0, 1\], got \[-0\.\d+"),
+                 id="K-image-negative"),
+    pytest.param(Bad(lambda tmp: _shipped("estimator").predict(_with(image=_image() * 255)), ValueError,
+                     r"values in \[0, 1\]"), id="estimator-image-0-255-floats"),
+    pytest.param(Bad(lambda tmp: _pipeline().reconstruct(_photo(), _sample().camera), ValueError,
+                     r"float image must hold values in \[0, 1\], got \[.*\].*uint8"), id="pipeline-image-0-255-floats"),
+    pytest.param(Bad(lambda tmp: _pipeline().reconstruct(_photo(scale=1 / 255, nan=True), _sample().camera),
+                     ValueError, "image contains NaN"), id="pipeline-image-nan"),
+    pytest.param(Bad(lambda tmp: _pipeline().reconstruct(_photo(np.int64), _sample().camera), ValueError,
+                     r"uint8 \(0-255\) or float \(0-1\), got int64"), id="pipeline-image-int64"),
+    pytest.param(Bad(lambda tmp: detect_hands(_photo()), ValueError, r"values in \[0, 1\]"),
+                 id="detect_hands-image-0-255-floats"),
+    pytest.param(Bad(lambda tmp: detect_hands(_photo(bool)), ValueError, "got bool"), id="detect_hands-image-bool"),
+    pytest.param(Bad(lambda tmp: load_image(tmp / "bomb.png", 128), ImageError, "too large to open safely",
+                     _write("bomb.png", _png_header(20_000, 20_000))), id="load_image-decompression-bomb"),
+    pytest.param(Bad(lambda tmp: load_image(tmp / "big.png", 128), ImageError, "too large to open safely",
+                     _write("big.png", _png_header(10_000, 10_000))), id="load_image-decompression-bomb-warning"),
+    pytest.param(Bad(lambda tmp: main(["reconstruct", str(tmp / "bomb.png"), "--estimator", "kit",
+                                       "--out", str(tmp / "out")]), CLI, "bomb.png is too large to open safely",
+                     _write("bomb.png", _png_header(20_000, 20_000))), id="cli-reconstruct-decompression-bomb"),
+    pytest.param(Bad(lambda tmp: _without_mediapipe(lambda: main(["reconstruct", str(tmp / "photo.png"),
+                                                                  "--out", str(tmp / "out")])), CLI,
+                     r"trained on synthetic renders only.*pip install -e \"\.\[wild\]\".*--estimator kit",
+                     _write("photo.png", _png())), id="cli-reconstruct-photo-without-wild-extra"),
+    pytest.param(Bad(lambda tmp: main(["reconstruct", str(tmp / "photo.png"), "--estimator", "kit", "--fov", "0",
+                                       "--out", str(tmp / "out")]), CLI, r"fov_deg must be in \[5, 120\], got 0",
+                     _write("photo.png", _png())), id="cli-reconstruct-fov-zero"),
+    pytest.param(Bad(lambda tmp: main(["reconstruct", "--sample", "test:999", "--out", str(tmp / "out")]), CLI,
+                     r"--sample test:999: the 'test' split of .* has 16 samples \(0-15\)"),
+                 id="cli-reconstruct-sample-out-of-range"),
+    pytest.param(Bad(lambda tmp: main(["evaluate", "--model", "k", "--samples", "0", "--out", str(tmp / "m.json"),
+                                       "--quiet"]), CLI, "--samples: must be a positive integer, got '0'"),
+                 id="cli-evaluate-zero-samples"),
+    pytest.param(Bad(lambda tmp: main(["evaluate", "--table", "S2", "--samples", "-1", "--out", str(tmp / "table"),
+                                       "--quiet"]), CLI, "--samples: must be a positive integer, got '-1'"),
+                 id="cli-evaluate-table-negative-samples"),
+    pytest.param(Bad(lambda tmp: main(["prepare-interhand", "--data-root", str(tmp / "ih"), "--out",
+                                       str(tmp / "cache"), "--quiet"]), CLI, "InterHand2.6M files not found"),
+                 id="cli-prepare-interhand-data-root"),
+
+    # -- InterHand / MANO files, R's input cache, table checkpoints
+    pytest.param(Bad(lambda tmp: prepare_interhand(InterHandConfig(root=str(tmp / "ih")), tmp / "cache", 1,
+                                                   progress=False), ManoFormatError,
+                     r"MANO_RIGHT\.pkl: the hand with its wrist closed must be watertight",
+                     _interhand(_mano("mano/MANO_RIGHT.pkl", lambda arrays: arrays))),
+                 id="interhand-mano-random-faces"),
+    pytest.param(Bad(lambda tmp: prepare_interhand(InterHandConfig(root=str(tmp / "ih")), tmp / "cache", 1,
+                                                   progress=False), ManoFormatError,
+                     r"MANO_RIGHT\.pkl: .*watertight.*2 openings", _interhand(_blob_mano("right", _hole))),
+                 id="interhand-mano-second-opening"),
+    pytest.param(Bad(lambda tmp: prepare_interhand(InterHandConfig(root=str(tmp / "ih")), tmp / "cache", 1,
+                                                   progress=False), ManoFormatError,
+                     r"MANO_LEFT\.pkl: .*watertight.*edges do not have exactly two faces",
+                     _interhand(_blob_mano("left", _duplicate_face))), id="interhand-mano-non-manifold-edge"),
+    pytest.param(Bad(lambda tmp: main(["prepare-interhand", "--data-root", str(tmp / "ih"), "--out", str(tmp / "cache"),
+                                       "--quiet"]), CLI, r"MANO_RIGHT\.pkl: .*inside-out",
+                     _interhand(_blob_mano("right", lambda faces: faces[:, ::-1]))),
+                 id="cli-prepare-interhand-mano-inside-out"),
+    pytest.param(Bad(lambda tmp: prepare_interhand(InterHandConfig(root=str(tmp / "ih")), tmp / "cache", 1,
+                                                   progress=False), InterHandFormatError,
+                     r"image 0: file_name '\.\./test/Capture0/.*' leaves images/test/",
+                     _interhand(_file_name(lambda root, name: "../test/" + name))), id="interhand-file-name-dotdot"),
+    pytest.param(Bad(lambda tmp: main(["prepare-interhand", "--data-root", str(tmp / "ih"), "--out", str(tmp / "cache"),
+                                       "--quiet"]), CLI, r"image 0: file_name '/.*image100\.jpg' leaves images/test/",
+                     _interhand(_file_name(lambda root, name: str(root / "images" / "test" / name)))),
+                 id="cli-prepare-interhand-absolute-file-name"),
+    pytest.param(Bad(lambda tmp: TrainingCheckpointSource(profile="colab", runs=tmp / "runs").path("k"),
+                     CheckpointError, r"runs/colab/k/final\.pt was trained with other settings than asked: .*steps "
+                     r"3000 \(asked 6000\)", _stale_table_run), id="CheckpointSource-run-of-other-settings"),
+    pytest.param(Bad(lambda tmp: main(["evaluate", "--table", "S2", "--profile", "colab", "--runs", str(tmp / "runs"),
+                                       "--data-dir", str(KIT), "--samples", "1", "--resolution", "16", "--quiet",
+                                       "--out", str(tmp / "table")]), CLI, "trained with other settings",
+                     _stale_table_run), id="cli-evaluate-table-run-of-other-settings"),
 ]
 
 

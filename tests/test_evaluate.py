@@ -88,3 +88,21 @@ def test_checkpoint_round_trip_and_errors(tmp_path):
         load_model(truncated)
     with pytest.raises(CheckpointError, match="not found"):
         load_model(tmp_path / "missing.pt")
+
+
+def test_evaluation_counts_failed_samples_and_averages_over_the_same_samples():
+    dataset = TwoHandDataset(kit_samples_dir(), "test")
+    failing_seed = int(dataset.sample(1).seed)
+
+    class NoLeftHandForOneSample(CapsuleHalo):
+        def occupancy_function(self, item, hand):
+            if hand == 1 and int(item["seed"]) == failing_seed:
+                return lambda points: torch.zeros(len(points))
+            return super().occupancy_function(item, hand)
+
+    result = evaluate_occupancy(NoLeftHandForOneSample(), dataset, indices=[0, 1], config=SMALL, n_points=2000,
+                                progress=False)
+    good, failed = result["rows"]
+    assert np.isnan(failed["chamfer_mm"]) and result["failed"] == 1
+    assert result["mean"] == pytest.approx({k: good[k] for k in ("iou", "chamfer_mm", "penetration_cm3")})
+    assert result["iou_all"] == pytest.approx((good["iou"] + failed["iou"]) / 2)

@@ -130,6 +130,9 @@ def test_prepared_frames_read_like_synthetic_samples(prepared):
 
 
 def test_one_training_step_on_prepared_frames(prepared, tmp_path):
+    import torch
+
+    from im2hands_lite.checkpoints import load_checkpoint
     from im2hands_lite.models.registry import load_model
     from im2hands_lite.training.runs import RunSpec, run_training
 
@@ -137,7 +140,22 @@ def test_one_training_step_on_prepared_frames(prepared, tmp_path):
                                   overrides=("steps=1", "batch_size=2", "train_samples=4", "n_queries=128"),
                                   threads=1))
     assert result.steps == 1 and np.isfinite(result.log[0]["loss"])
-    assert load_model(result.final) is not None
+    extra = load_checkpoint(result.final, kind="i")["extra"]
+    assert extra["steps"] == 1 and extra["data_dir"] == str(prepared)
+    item = TwoHandDataset(prepared, "train")[0]
+    with torch.no_grad():
+        occupancy = load_model(result.final).occupancy_function(item, 0)(item["queries"][0])
+    assert occupancy.shape == (256,) and bool(((occupancy >= 0) & (occupancy <= 1)).all())
+
+
+def test_two_interhand_copies_do_not_share_a_cache_folder(tree, tmp_path):
+    """The cache is keyed by the data's identity: another root (or MANO folder) with the same
+    settings converts into its own folder instead of reading the first copy's frames."""
+    first = InterHandConfig(root=str(tree), split="train")
+    other = InterHandConfig(root=str(tmp_path / "another_copy"), split="train")
+    assert first.key(SMALL) != other.key(SMALL)
+    assert first.key(SMALL) != InterHandConfig(root=str(tree), split="train", mano_dir=str(tmp_path)).key(SMALL)
+    assert first.key(SMALL) == InterHandConfig(root=str(tree / "images" / ".."), split="train").key(SMALL)
 
 
 def test_missing_and_broken_files_say_what_was_expected(tree, tmp_path):
@@ -173,7 +191,7 @@ def test_data_root_switches_the_cli_and_the_resolver(tree, tmp_path, monkeypatch
     assert main(["evaluate", "--model", "i", "--split", "test", "--samples", "2", "--resolution", "16",
                  "--quiet"]) == 0
     assert "interhand_" in capsys.readouterr().out
-    assert main(["prepare-interhand", "--root", str(tmp_path / "missing"), "--quiet"]) == 2
+    assert main(["prepare-interhand", "--root", str(tmp_path / "missing"), "--quiet"]) == 2  # the old --root still works
     assert "InterHand2.6M files not found" in capsys.readouterr().err
 
 

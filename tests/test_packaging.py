@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
@@ -133,7 +134,8 @@ def test_environment_yml_parser_reads_nested_pip_list():
 def test_torch_is_lower_bound_only_and_no_torchvision():
     runtime = _pyproject()["project"]["dependencies"]
     torch_reqs = [r for r in runtime if _req_name(r) == "torch"]
-    assert [_norm(r) for r in torch_reqs] == ["torch>=2.1"], torch_reqs
+    # 2.6: before it, a crafted file can run code through torch.load(weights_only=True) (CVE-2025-32434)
+    assert [_norm(r) for r in torch_reqs] == ["torch>=2.6"], torch_reqs
 
     names = {_req_name(r) for r in _declared_requirements()}
     assert "torchvision" not in names
@@ -226,6 +228,55 @@ def test_torchvision_not_imported():
             if cell["cell_type"] == "code" and TORCHVISION_RE.search(_source(cell)):
                 offenders.append(f"{nb.relative_to(REPO)} cell {i}")
     assert not offenders, f"torchvision is not a dependency, but is used in: {offenders}"
+
+
+def _torch_loads(source: str) -> tuple[list[int], list[int]]:
+    """(safe, unsafe) lines where `source` uses torch.load. Safe: a call with the literal
+    `weights_only=True`. Unsafe: a call without it, with `weights_only=False` or a variable, or
+    the bare function (`loader = torch.load`). Follows `import torch as t` and `from torch import load`."""
+    tree = ast.parse(source)
+    modules, functions = {"torch"}, set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            modules |= {a.asname or a.name for a in node.names if a.name == "torch"}
+        elif isinstance(node, ast.ImportFrom) and node.module == "torch":
+            functions |= {a.asname or a.name for a in node.names if a.name == "load"}
+
+    def is_load(node) -> bool:
+        return (isinstance(node, ast.Attribute) and node.attr == "load" and isinstance(node.value, ast.Name)
+                and node.value.id in modules) or (isinstance(node, ast.Name) and node.id in functions)
+
+    safe = {id(node.func) for node in ast.walk(tree) if isinstance(node, ast.Call) and is_load(node.func)
+            and any(k.arg == "weights_only" and isinstance(k.value, ast.Constant) and k.value.value is True
+                    for k in node.keywords)}
+    uses = [node for node in ast.walk(tree) if is_load(node)]
+    return (sorted(n.lineno for n in uses if id(n) in safe), sorted(n.lineno for n in uses if id(n) not in safe))
+
+
+def test_unsafe_torch_load_finder_catches_each_form():
+    unsafe = ("torch.load(p)", "torch.load(p, weights_only=False)", "torch.load(p, weights_only=flag)",
+              "torch.load(p, weights_only=1)", "torch.load(p, **options)", "loader = torch.load",
+              "import torch as t\nt.load(p)", "from torch import load\nload(p)",
+              "from torch import load as read\nread(p, map_location='cpu')")
+    for source in unsafe:
+        assert _torch_loads(source) == ([], [source.count("\n") + 1]), source
+    safe = ("torch.load(p, weights_only=True)", "torch.load(p, map_location='cpu', weights_only=True)",
+            "import torch as t\nt.load(p, weights_only=True)")
+    for source in safe:
+        assert _torch_loads(source) == ([source.count("\n") + 1], []), source
+    for other in ("np.load(p)", "json.load(f)", "pickle.load(f)"):
+        assert _torch_loads(other) == ([], []), other
+
+
+def test_every_torch_load_is_weights_only():
+    found, offenders = [], []
+    for root in ("im2hands_lite", "scripts", "benchmarks"):
+        for path in sorted((REPO / root).rglob("*.py")):
+            safe, unsafe = _torch_loads(path.read_text(encoding="utf-8"))
+            found += [path.relative_to(REPO).as_posix()] * len(safe)
+            offenders += [f"{path.relative_to(REPO)}:{line}" for line in unsafe]
+    assert not offenders, f"torch.load without weights_only=True (a crafted file could run code): {offenders}"
+    assert "im2hands_lite/checkpoints.py" in found, "the kit's own checkpoint loader was not seen"
 
 
 # --- notebooks ------------------------------------------------------------------

@@ -1,4 +1,6 @@
-"""Scale-out on CPU: the trainer under torchrun (2 processes, gloo) and sharded data generation."""
+"""Scale-out on CPU: the trainer under torchrun (2 processes, gloo) and sharded data generation.
+The runs say --device cpu: on a machine with one GPU, "auto" would put both processes on NCCL and
+ask for a second GPU."""
 import os
 import subprocess
 import sys
@@ -12,7 +14,7 @@ from im2hands_lite.data import GeneratorConfig, TwoHandDataset, generate_split, 
 # HALO with every stored query per step: no step randomness, so 1 and 2 processes see the same batch
 RUN = ["train", "--model", "halo", "--data-dir", str(kit_samples_dir()), "--set", "batch_size=4",
        "--set", "train_samples=8", "--set", "checkpoint_every=2", "--set", "n_queries=4096", "--threads", "1",
-       "--quiet"]
+       "--device", "cpu", "--quiet"]
 
 
 def _run(args, processes=1):

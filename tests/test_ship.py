@@ -17,7 +17,7 @@ def test_ship_trains_evaluates_and_writes_the_manifest(tmp_path):
     dest.mkdir()
     shutil.copy(SHIPPED / "estimator_fast.pt", dest)  # K's metrics include the estimator's inputs
     result = ship("k", runs=tmp_path / "runs", shipped=dest, overrides=TINY, threads=1, progress=False,
-                  data_root=str(tmp_path / "cache"))
+                  cache_root=str(tmp_path / "cache"))
     path = dest / "k_fast.pt"
     assert result["checkpoint"] == str(path) and result["sha256"] == sha256_of(path)
     model = load_model(path, "k")
@@ -33,7 +33,7 @@ def test_ship_trains_evaluates_and_writes_the_manifest(tmp_path):
     assert not model.training
     # a second call resumes the finished run instead of training again, and ships the same weights
     again = ship("k", runs=tmp_path / "runs", shipped=dest, overrides=TINY, threads=1, progress=False,
-                 data_root=str(tmp_path / "cache"))
+                 cache_root=str(tmp_path / "cache"))
     assert again["test"] == result["test"]
 
 

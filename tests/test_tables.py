@@ -10,6 +10,15 @@ from im2hands_lite.evaluation.tables import BASELINE, PAPER, evaluate_table
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 COARSE = ReconstructionConfig(resolution=16, coarse_resolution=8)
+# typed from the supplementary (Tables S1-S3), not from tables.PAPER: the two must agree
+S1 = {"I - ImageCond": (74.7, 2.62), "I - QueryImageAtt": (75.8, 2.51), "I": (77.2, 2.32),
+      "I + R - InitOccCond": (67.0, 3.44), "I + R - FeatureCloud": (77.4, 2.32),
+      "I + R - ContextLatent": (77.6, 2.31), "I + R": (77.8, 2.30)}  # IoU %, CD mm
+S2 = {"K + I - ImageCond": (53.0, 5.63), "K + I - QueryImageAtt": (53.9, 5.47), "K + I": (55.4, 5.36),
+      "K + I + R - InitOccCond": (55.1, 5.18), "K + I + R - FeatureCloud": (58.3, 4.78),
+      "K + I + R - ContextLatent": (58.4, 4.79), "K + I + R": (59.4, 4.75)}
+S3 = {"R, 256 points": (77.4, 1.04), "R, 512 points": (77.8, 1.74), "R, 1024 points": (77.6, 3.15)}  # IoU %, s/step
+SUPPLEMENTARY = {"S1": S1, "S2": S2, "S3": S3}
 
 
 @pytest.mark.parametrize("name", ["S1", "S2"])
@@ -17,12 +26,12 @@ def test_tables_s1_s2_have_every_variant_beside_the_paper(name, tmp_path):
     data = TwoHandDataset(kit_samples_dir(), "test")
     result = evaluate_table(name, data, [0], COARSE, n_points=2000, progress=False)
     *variants, baseline = result.rows
-    assert [r["variant"] for r in variants] == list(PAPER[name])
+    assert [r["variant"] for r in variants] == list(SUPPLEMENTARY[name])
     assert baseline["variant"].endswith(BASELINE) and baseline["paper_iou"] is None
     for row in result.rows:
         assert 0.0 <= row["iou"] <= 1.0 and row["penetration_cm3"] >= 0.0, row
     for row in variants:
-        assert (row["paper_iou"], row["paper_chamfer_mm"]) == PAPER[name][row["variant"]]
+        assert (row["paper_iou"], row["paper_chamfer_mm"]) == SUPPLEMENTARY[name][row["variant"]], row["variant"]
     without_initial = next(r for r in result.rows if r["variant"].endswith("InitOccCond"))
     full = variants[-1]
     assert without_initial["iou"] < full["iou"]  # the one ablation the fast profile reproduces clearly
@@ -37,7 +46,8 @@ def test_table_s3_and_the_cli(tmp_path, capsys):
     data = TwoHandDataset(kit_samples_dir(), "test")
     result = evaluate_table("S3", data, [0], COARSE, n_points=2000, progress=False)
     rows = {r["variant"]: r for r in result.rows}
-    assert set(rows) == set(PAPER["S3"])
+    assert set(rows) == set(S3)
+    assert {v: (r["paper_iou"], r["paper_seconds"]) for v, r in rows.items()} == S3
     assert 0.0 <= rows["R, 512 points"]["iou"] <= 1.0 and rows["R, 512 points"]["seconds_per_step"] > 0
     assert main(["evaluate", "--table", "S3", "--model", "i", "--quiet"]) == 2  # one or the other
     assert "either --model or --table" in capsys.readouterr().err
@@ -46,7 +56,10 @@ def test_table_s3_and_the_cli(tmp_path, capsys):
 
 
 def test_missing_variants_are_named_or_trained(tmp_path):
+    import torch
+
     from im2hands_lite.apps.table_runs import TrainingCheckpointSource
+    from im2hands_lite.checkpoints import load_checkpoint
     from im2hands_lite.evaluation.tables import CheckpointSource
     from im2hands_lite.models.registry import load_model
 
@@ -62,7 +75,14 @@ def test_missing_variants_are_named_or_trained(tmp_path):
                                overrides=("steps=3", "batch_size=2", "train_samples=4", "checkpoint_every=2"),
                                data_dir=str(kit_samples_dir()))
     path = trained.path("k")
-    assert path == tmp_path / "fast" / "k" / "final.pt" and load_model(path) is not None
+    assert path == tmp_path / "fast" / "k" / "final.pt"
+    stored = load_checkpoint(path, kind="k")
+    assert stored["extra"]["steps"] == 3 and stored["extra"]["profile"] == "fast"
+    loaded = load_model(path).state_dict()
+    assert loaded.keys() == stored["state_dict"].keys()
+    assert all(torch.equal(loaded[name], stored["state_dict"][name]) for name in loaded)  # the file's weights
+    shipped = load_model("k").state_dict()
+    assert not all(torch.equal(loaded[name], shipped[name]) for name in loaded)  # trained here, not shipped
     assert trained.path("k") == path  # found, not retrained
     assert path.stat().st_mtime_ns == trained.path("k").stat().st_mtime_ns
 
@@ -113,3 +133,48 @@ def test_written_tables_read_back(tmp_path):
     assert again.markdown() == original.markdown() and again.rows[-1]["paper_iou"] is None
     with pytest.raises(FileNotFoundError):
         TableResult.from_csv(tmp_path / "table_S2.csv")
+
+
+def test_a_table_refuses_a_run_trained_with_other_settings(tmp_path):
+    from im2hands_lite.apps.table_runs import TrainingCheckpointSource
+    from im2hands_lite.checkpoints import CheckpointError
+
+    small = ("steps=3", "batch_size=2", "train_samples=4", "checkpoint_every=2")
+    trained = TrainingCheckpointSource(profile="fast", runs=tmp_path, train_missing=True, progress=False, threads=1,
+                                       overrides=small, data_dir=str(kit_samples_dir()))
+    path = trained.path("k")
+    before = path.stat().st_mtime_ns
+    # checkpoint_every does not change the weights; steps does
+    assert TrainingCheckpointSource(runs=tmp_path, overrides=small[:3]).path("k") == path
+    for train_missing in (False, True):
+        other = TrainingCheckpointSource(profile="fast", runs=tmp_path, train_missing=train_missing, progress=False,
+                                         threads=1, overrides=("steps=2",) + small[1:])
+        with pytest.raises(CheckpointError, match=r"k/final\.pt was trained with other settings than asked: steps 3 "
+                                                  r"\(asked 2\)"):
+            other.path("k")
+    assert path.stat().st_mtime_ns == before  # never retrained over
+
+
+def test_tables_count_failed_samples_and_average_over_the_same_samples():
+    import numpy as np
+    import trimesh
+
+    from im2hands_lite.evaluation.tables import TableResult, mean_metrics
+
+    data = TwoHandDataset(kit_samples_dir(), "test")
+    failing_seed = int(data.sample(1).seed)
+
+    def meshes_of(item):  # the true meshes, but no right hand for sample 1
+        sample = next(data.sample(i) for i in (0, 1) if int(data.sample(i).seed) == int(item["seed"]))
+        right = trimesh.Trimesh() if int(item["seed"]) == failing_seed else sample.mesh(0)
+        return [right, sample.mesh(1)]
+
+    both = mean_metrics(meshes_of, data, [0, 1], n_points=2000)
+    first = mean_metrics(meshes_of, data, [0], n_points=2000)
+    assert both["failed"] == 1 and first["failed"] == 0
+    for key in ("iou", "chamfer_mm", "penetration_cm3"):  # every mean over the same (defined) samples
+        assert both[key] == pytest.approx(first[key]) and np.isfinite(both[key])
+    assert both["iou_all"] == pytest.approx((1.0 + 0.5) / 2)  # all samples: the empty hand counts IoU 0
+    row = {"variant": "I", **both, "paper_iou": 77.2, "paper_chamfer_mm": 2.32, "checkpoints": ""}
+    text = TableResult("S1", [row], 2).markdown()
+    assert "| failed |" in text and "| 1 |" in text

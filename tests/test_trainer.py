@@ -3,7 +3,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -24,10 +23,29 @@ from im2hands_lite.training.trainer import checkpoint_paths, load_latest_state, 
 
 KIT = str(kit_samples_dir())
 SMALL = ("steps=24", "checkpoint_every=4", "batch_size=2", "train_samples=8")
+# The CLI with one hook: at step 13 (its newest checkpoint is step 10, steps 11-12 are only in
+# memory) it says so on stdout and waits, so the test kills it there and nowhere else.
+PAUSE_AT_STEP_13 = """
+import sys
+from im2hands_lite.cli import main
+from im2hands_lite.training import trainer
+
+step_generator = trainer.step_generator
+
+def pause_at_step_13(seed, step, rank=0):
+    if step == 13:
+        print("paused at step 13", flush=True)
+        sys.stdin.readline()  # until the SIGKILL
+    return step_generator(seed, step, rank)
+
+trainer.step_generator = pause_at_step_13
+sys.exit(main(sys.argv[1:]))
+"""
 
 
 def spec(out, **kw):
-    base = dict(model="k", out=str(out), data_dir=KIT, overrides=SMALL, progress=False, threads=1)
+    # CPU on a GPU machine too: these runs are compared to 1e-6 and must record device "cpu"
+    base = dict(model="k", out=str(out), data_dir=KIT, overrides=SMALL, progress=False, threads=1, device="cpu")
     return RunSpec(**(base | kw))
 
 
@@ -107,24 +125,23 @@ def test_truncated_checkpoint_is_reported_and_the_previous_one_is_used(tmp_path,
 
 
 def test_killed_training_resumes_to_the_same_weights(tmp_path):
-    """SIGKILL a CLI training as soon as its first checkpoint exists, resume it, and compare
-    with an uninterrupted run: same weights. Nothing here depends on wall-clock timing: the
-    kill lands wherever it lands, and resume must not care."""
+    """SIGKILL a CLI training at step 13, three steps after its checkpoint at step 10, resume
+    it, and compare with an uninterrupted run: same weights. The kill point is fixed by the
+    step, not by wall-clock timing."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    command = [sys.executable, "-m", "im2hands_lite.cli", "train", "--model", "k", "--data-dir", KIT, "--threads", "1",
-               "--quiet", "--set", "steps=60", "--set", "checkpoint_every=5", "--set", "batch_size=2",
-               "--set", "train_samples=8"]
+    args = ["train", "--model", "k", "--data-dir", KIT, "--threads", "1", "--device", "cpu", "--quiet",
+            "--set", "steps=20", "--set", "checkpoint_every=5", "--set", "batch_size=2", "--set", "train_samples=8"]
+    command = [sys.executable, "-m", "im2hands_lite.cli", *args]
     killed = tmp_path / "killed"
-    process = subprocess.Popen(command + ["--out", str(killed)], env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE)
-    while process.poll() is None and not checkpoint_paths(killed):
-        time.sleep(0.01)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    assert process.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    with open(tmp_path / "killed.err", "w") as err, subprocess.Popen(
+            [sys.executable, "-c", PAUSE_AT_STEP_13, *args, "--out", str(killed)], env=env,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, text=True) as process:
+        paused = any(line.startswith("paused at step 13") for line in process.stdout)  # stops reading there
+        process.send_signal(signal.SIGKILL)
+    assert paused and process.returncode == -signal.SIGKILL, \
+        f"not paused at step 13 (exit {process.returncode}): {(tmp_path / 'killed.err').read_text()[-3000:]}"
     assert not (killed / "final.pt").exists()
-    step = load_checkpoint(checkpoint_paths(killed)[0])["step"]
-    assert 5 <= step < 60
+    assert [load_checkpoint(path)["step"] for path in checkpoint_paths(killed)] == [10, 5]
     resumed = subprocess.run(command + ["--out", str(killed), "--resume"], env=env, capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr
     whole = subprocess.run(command + ["--out", str(tmp_path / "whole")], env=env, capture_output=True, text=True)

@@ -241,6 +241,43 @@ def test_refiner_trains_on_cached_inputs_and_reconstructs(tiny_cache):
     assert values.shape == (50,) and ((values >= 0) & (values <= 1)).all()
 
 
+def _r_inputs_folder(root, directory, split: str = "test"):
+    from im2hands_lite.checkpoints import SHIPPED
+    from im2hands_lite.data import TwoHandDataset
+    from im2hands_lite.models.two_stage import IsoSurfaceConfig
+    from im2hands_lite.training.r_inputs import r_inputs_dir
+
+    return r_inputs_dir(root, SHIPPED / "i_none_fast.pt", IsoSurfaceConfig(), TwoHandDataset(directory, split))
+
+
+def test_r_inputs_are_keyed_by_the_data_they_came_from(tmp_path):
+    import shutil
+
+    from im2hands_lite.data import TwoHandDataset, kit_samples_dir, write_shard
+
+    kit, copy = kit_samples_dir(), tmp_path / "copy"
+    shutil.copytree(kit, copy)
+    folder = _r_inputs_folder(tmp_path, kit)
+    assert _r_inputs_folder(tmp_path, kit) == folder  # the same data: the cache is found again
+    assert _r_inputs_folder(tmp_path, copy) != folder  # another folder: another profile, --data-dir, InterHand
+    assert _r_inputs_folder(tmp_path, kit, "train") != folder
+    before = _r_inputs_folder(tmp_path, copy)
+    write_shard(copy / "test" / "shard_00001.npz", [TwoHandDataset(copy, "test").sample(0)])  # regenerated
+    assert _r_inputs_folder(tmp_path, copy) != before
+
+
+def test_r_training_caches_its_inputs_under_its_data(tmp_path):
+    from im2hands_lite.checkpoints import SHIPPED
+    from im2hands_lite.data import kit_samples_dir
+    from im2hands_lite.training.runs import RunSpec, run_training
+
+    run_training(RunSpec(model="r", out=str(tmp_path / "run"), data_dir=str(kit_samples_dir()), cache_root=str(tmp_path),
+                         initial_checkpoint=str(SHIPPED / "i_none_fast.pt"), progress=False, threads=1,
+                         overrides=("steps=1", "batch_size=2", "train_samples=2", "n_queries=64")))
+    cached = [p.name for p in (tmp_path / "refine_inputs").iterdir()]
+    assert cached == [_r_inputs_folder(tmp_path / "refine_inputs", kit_samples_dir(), "train").name]
+
+
 def test_feature_cloud_samples_the_map_at_each_points_projection():
     from im2hands_lite.data import TwoHandDataset, kit_samples_dir
     from im2hands_lite.geometry.camera import PinholeCamera

@@ -2,12 +2,14 @@
 builder, clear messages when the extra is missing, and the photo chain with a stand-in detector."""
 import json
 import sys
+import types
 import zipfile
 
 import numpy as np
 import pytest
 import torch
 
+from im2hands_lite import cli
 from im2hands_lite.apps import wild
 from im2hands_lite.apps.wild import (
     MEDIAPIPE_TO_INTERHAND,
@@ -130,4 +132,38 @@ def test_photo_chain_with_a_stand_in_detector(tmp_path, monkeypatch):
     # with the true landmarks, the lifted keypoints are the true camera-frame joints
     assert np.allclose(result.keypoints["estimator"], joints.reshape(42, 3), atol=1e-4)
     assert all(len(mesh.faces) > 100 for mesh in result.meshes)
-    assert result.overlay.shape == (128, 128, 3)
+    assert result.overlay.shape == (big, big, 3)  # the whole photo, not the 128 px crop
+
+
+def test_photos_go_through_mediapipe_by_default(tmp_path, monkeypatch):
+    """With the [wild] extra, `im2hands reconstruct PHOTO` uses MediaPipe without being asked."""
+    from PIL import Image
+
+    sample = TwoHandDataset(kit_samples_dir(), "test").sample(1)
+    Image.fromarray(sample.image).save(tmp_path / "photo.png")
+    joints = sample.camera.world_to_camera(sample.keypoints).reshape(2, 21, 3)
+    pixels = sample.camera.project(sample.keypoints).reshape(2, 21, 2)
+    detections = [HandDetection(side, 0.9, pixels[h], joints[h] - joints[h].mean(0))
+                  for h, side in enumerate(("right", "left"))]
+    monkeypatch.setattr(cli, "mediapipe_available", lambda: True)
+    monkeypatch.setattr(wild, "detect_hands", lambda image, bundle=None, mirrored=False: detections)
+    fov = float(np.degrees(2 * np.arctan(0.5 * 128 / sample.camera.K[0, 0])))
+    assert main(["reconstruct", str(tmp_path / "photo.png"), "--fov", str(fov), "--no-refine", "--resolution", "24",
+                 "--out", str(tmp_path / "out")]) == 0
+    keypoints = json.loads((tmp_path / "out" / "keypoints.json").read_text())
+    assert np.allclose(keypoints["estimator"], joints.reshape(42, 3), atol=1e-4)  # MediaPipe's, lifted
+
+
+def test_landmarker_reads_float_images_in_0_1_like_uint8(monkeypatch):
+    """The landmarker is handed the uint8 picture of a float [0, 1] image (not a cast to black)."""
+    seen = []
+    fake = types.ModuleType("mediapipe")  # stands in for the extra: records what MediaPipe would see
+    fake.ImageFormat = types.SimpleNamespace(SRGB="srgb")
+    fake.Image = lambda image_format, data: seen.append(data) or data
+    monkeypatch.setitem(sys.modules, "mediapipe", fake)
+    landmarker = object.__new__(wild.HandLandmarker)
+    landmarker._landmarker = types.SimpleNamespace(detect=lambda image: types.SimpleNamespace(
+        hand_landmarks=[], hand_world_landmarks=[], handedness=[]))
+    photo = np.random.default_rng(0).integers(0, 256, (8, 10, 3), dtype=np.uint8)
+    assert landmarker.detect(photo / 255.0) == []
+    assert seen[0].dtype == np.uint8 and np.array_equal(seen[0], photo)

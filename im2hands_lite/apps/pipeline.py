@@ -3,11 +3,13 @@
 Used by `im2hands reconstruct` and notebook 04. Inputs are either a kit data sample (its camera
 is known) or an image file: then the camera is a pinhole looking down its optical axis, the
 image centre-cropped to a square and resized to the networks' size, and the focal length taken
-from an assumed field of view (`fov_deg`; the kit's generator draws 25-40 degrees).
+from an assumed field of view (`fov_deg`; the kit's generator draws 25-40 degrees). The overlay
+of an image file shows the whole file at its own size (at most `OVERLAY_MAX_SIDE` pixels).
 """
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +27,7 @@ from ..models.two_stage import InitialPlusTwoHandRefiner
 
 
 class ImageError(ValueError):
-    """The input file is missing, empty or not an image."""
+    """The input file is missing, empty, too large or not an image."""
 
 
 def read_rgb(path: str | Path):
@@ -36,20 +38,51 @@ def read_rgb(path: str | Path):
     if path.stat().st_size == 0:
         raise ImageError(f"image file is empty: {path}")
     try:
-        with Image.open(path) as image:
-            return image.convert("RGB")
+        with warnings.catch_warnings():
+            # PIL only warns between MAX_IMAGE_PIXELS and twice that, then decodes it all
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                return image.convert("RGB")
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        raise ImageError(f"{path} is too large to open safely ({err}); downscale it first") from err
     except (UnidentifiedImageError, OSError) as err:
         raise ImageError(f"{path} is not a readable image ({err})") from err
 
 
-def load_image(path: str | Path, size: int) -> np.ndarray:
-    """(size, size, 3) uint8 RGB: the file's centre square, resized. Clear errors for bad files."""
-    image = read_rgb(path)
+def as_uint8_rgb(image: np.ndarray, name: str = "image") -> np.ndarray:
+    """(H, W, 3) uint8 RGB from uint8 (0-255) or float (0-1) RGB. Anything else is refused:
+    a plain cast would pass 0-255 floats unnoticed and turn a [0, 1] float image black."""
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[2] != 3 or not image.size:
+        raise ValueError(f"{name} must be (H, W, 3) RGB, got shape {image.shape}")
+    if image.dtype == np.uint8:
+        return image
+    if not np.issubdtype(image.dtype, np.floating):
+        raise ValueError(f"{name} must be uint8 (0-255) or float (0-1), got {image.dtype}")
+    if not np.isfinite(image).all():
+        raise ValueError(f"{name} contains NaN or infinite values")
+    low, high = float(image.min()), float(image.max())
+    if low < 0 or high > 1:
+        raise ValueError(f"float {name} must hold values in [0, 1], got [{low:.4g}, {high:.4g}]; "
+                         "pass 0-255 values as uint8")
+    return np.round(image * 255).astype(np.uint8)
+
+
+def centre_square(image: Image.Image, size: int) -> np.ndarray:
+    """(size, size, 3) uint8 RGB: the image's centre square, resized."""
     w, h = image.size
     side = min(w, h)
     left, top = (w - side) // 2, (h - side) // 2
     square = image.crop((left, top, left + side, top + side)).resize((size, size), Image.BILINEAR)
     return np.asarray(square, dtype=np.uint8)
+
+
+def load_image(path: str | Path, size: int) -> np.ndarray:
+    """(size, size, 3) uint8 RGB: the file's centre square, resized. Clear errors for bad files."""
+    return centre_square(read_rgb(path), size)
+
+
+KIT_FOV_DEG = 32.5  # an image file's assumed field of view for the kit's estimator: its renders draw 25-40 degrees
 
 
 def default_camera(size: int, fov_deg: float) -> PinholeCamera:
@@ -60,11 +93,54 @@ def default_camera(size: int, fov_deg: float) -> PinholeCamera:
                          height=size)
 
 
+def image_camera(width: int, height: int, fov_deg: float) -> PinholeCamera:
+    """The camera of a whole width x height image whose centre square (what `centre_square`
+    keeps) `default_camera` sees: the square's camera with its principal point moved into the image."""
+    side = min(width, height)
+    square = default_camera(side, fov_deg)
+    K = square.K.copy()
+    K[0, 2] += (width - side) // 2
+    K[1, 2] += (height - side) // 2
+    return PinholeCamera(K=K, R=square.R, t=square.t, width=width, height=height)
+
+
+OVERLAY_MAX_SIDE = 1024  # pixels on the long side of a photo's overlay: enough to look at, quick to ray-cast
+HAND_COLOURS = ((0.85, 0.35, 0.3), (0.35, 0.5, 0.85))  # right, left
+
+
+def draw_meshes(image: np.ndarray, meshes: list, camera: PinholeCamera) -> np.ndarray:
+    """`image` ((H, W, 3) uint8, `camera`'s size) with the [right, left] meshes that have a
+    surface rendered over it, each in its hand's colour."""
+    shown = [(mesh, colour) for mesh, colour in zip(meshes, HAND_COLOURS) if len(mesh.faces)]
+    if not shown:
+        return image.copy()
+    render = render_meshes([mesh for mesh, _ in shown], camera, colors=[colour for _, colour in shown],
+                           background=image.astype(np.float64) / 255.0)
+    return (np.clip(render.image, 0, 1) * 255).astype(np.uint8)
+
+
+def overlay_size(width: int, height: int, max_side: int = OVERLAY_MAX_SIDE) -> tuple[int, int]:
+    """(width, height) scaled down, keeping the aspect ratio, until the long side is at most `max_side`."""
+    scale = min(1.0, max_side / max(width, height))
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def photo_overlay(photo: np.ndarray, meshes: list, camera: PinholeCamera,
+                  max_side: int = OVERLAY_MAX_SIDE) -> np.ndarray:
+    """Both meshes drawn over the whole `photo` ((H, W, 3) uint8, seen by `camera`), at the
+    photo's own size or, for a larger one, `max_side` pixels on its long side."""
+    width, height = overlay_size(camera.width, camera.height, max_side)
+    if (width, height) != (camera.width, camera.height):
+        photo = np.asarray(Image.fromarray(photo).resize((width, height), Image.BILINEAR))
+        camera = camera.resized(width, height)
+    return draw_meshes(photo, meshes, camera)
+
+
 @dataclass
 class Reconstruction:
     meshes: list  # [right, left] trimesh meshes, world frame
     keypoints: dict[str, np.ndarray]  # "estimator", "refined" -> (42, 3)
-    overlay: np.ndarray  # (H, W, 3) uint8: the meshes rendered over the input image
+    overlay: np.ndarray  # (H, W, 3) uint8: the meshes rendered over the input image (an image file: all of it)
 
 
 class ImagePipeline:
@@ -86,12 +162,13 @@ class ImagePipeline:
     def reconstruct(self, image: np.ndarray, camera: PinholeCamera,
                     config: ReconstructionConfig = ReconstructionConfig(resolution=64, coarse_resolution=16),
                     seed: int = 0, keypoints: np.ndarray | None = None) -> Reconstruction:
-        """Meshes of both hands in `image` (the model's square size) seen by `camera`. The
-        keypoints come from the kit's estimator, or are given ((42, 3) world, e.g. from
-        `wild.photo_keypoints`); either way K refines them before I and R."""
+        """Meshes of both hands in `image` (the model's square size; uint8 or float in [0, 1])
+        seen by `camera`. The keypoints come from the kit's estimator, or are given ((42, 3)
+        world, e.g. from `wild.photo_keypoints`); either way K refines them before I and R."""
+        image = as_uint8_rgb(image)
         if image.shape != (camera.height, camera.width, 3):
             raise ValueError(f"image must be (H, W, 3) = ({camera.height}, {camera.width}, 3), got {image.shape}")
-        item = {"image": torch.from_numpy(np.array(image, dtype=np.uint8)).permute(2, 0, 1).float() / 255.0,
+        item = {"image": torch.from_numpy(image.copy()).permute(2, 0, 1).float() / 255.0,
                 "K": torch.tensor(camera.K, dtype=torch.float32), "R": torch.tensor(camera.R, dtype=torch.float32),
                 "t": torch.tensor(camera.t, dtype=torch.float32), "seed": torch.tensor(seed)}
         batch = {key: value[None] for key, value in item.items()}
@@ -105,14 +182,20 @@ class ImagePipeline:
         item["keypoints"] = refined[0]
         model = self.initial_plus_r if self.initial_plus_r is not None else self.initial
         meshes = [r.mesh for r in reconstruct_pair(model, item, config)]
-        colours = [(0.85, 0.35, 0.3), (0.35, 0.5, 0.85)]
-        shown = [m for m in meshes if len(m.faces)]
-        overlay = image.copy()
-        if shown:
-            render = render_meshes(meshes if len(shown) == 2 else shown, camera, colors=colours,
-                                   background=image.astype(np.float64) / 255.0)
-            overlay = (np.clip(render.image, 0, 1) * 255).astype(np.uint8)
-        return Reconstruction(meshes, {"estimator": estimated[0].numpy(), "refined": refined[0].numpy()}, overlay)
+        keypoints = {"estimator": estimated[0].numpy(), "refined": refined[0].numpy()}
+        return Reconstruction(meshes, keypoints, draw_meshes(image, meshes, camera))
+
+
+def reconstruct_image(path: str | Path, pipeline: ImagePipeline, fov_deg: float = KIT_FOV_DEG,
+                      config: ReconstructionConfig = ReconstructionConfig(resolution=64, coarse_resolution=16)
+                      ) -> Reconstruction:
+    """An image file through the kit's estimator (trained on synthetic renders only): its centre
+    square, seen by `default_camera`; the overlay is the whole file (`photo_overlay`)."""
+    photo = read_rgb(path)
+    size = pipeline.image_size
+    result = pipeline.reconstruct(centre_square(photo, size), default_camera(size, fov_deg), config)
+    result.overlay = photo_overlay(np.asarray(photo), result.meshes, image_camera(*photo.size, fov_deg))
+    return result
 
 
 def save_reconstruction(result: Reconstruction, out: str | Path) -> list[Path]:

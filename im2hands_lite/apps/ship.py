@@ -75,7 +75,7 @@ def write_manifest(shipped: Path = SHIPPED) -> Path:
 
 
 def ship(stem: str, runs: str | Path = "runs/ship", shipped: str | Path = SHIPPED, overrides: tuple[str, ...] = (),
-         threads: int = 0, progress: bool = True, data_root: str = "") -> dict:
+         threads: int = 0, progress: bool = True, cache_root: str = "") -> dict:
     """Train `stem` (a registry variant) with the fast profile into <runs>/<stem> (resuming a
     stopped run), evaluate it on the profile's test split and write <shipped>/<stem>_fast.pt
     with its metrics, then the MANIFEST. Returns {"checkpoint", "sha256", "minutes", "test"}."""
@@ -85,12 +85,12 @@ def ship(stem: str, runs: str | Path = "runs/ship", shipped: str | Path = SHIPPE
     profile = get_profile("fast")
     fields = {"initial_checkpoint": str(shipped / "i_attention_fast.pt")} if VARIANTS[stem][0] == "r" else {}
     spec = RunSpec.from_variant(stem, profile="fast", out=str(out), resume=True, overrides=tuple(overrides),
-                                threads=threads, progress=progress, data_root=data_root, **fields)
+                                threads=threads, progress=progress, cache_root=cache_root, **fields)
     result = run_training(spec)
     minutes = result.log[-1]["seconds"] / 60 if result.log else 0.0  # training time over all resumes
     settings = spec.settings()
     data_config = profile.generator_config()
-    test_dir = config_dir(Path(data_root) if data_root else default_cache_root(), data_config)
+    test_dir = config_dir(Path(cache_root) if cache_root else default_cache_root(), data_config)
     model = load_model(result.final)
     torch.manual_seed(0)
     metrics = evaluate_variant(stem, model, test_dir, profile.test_samples, shipped, progress)

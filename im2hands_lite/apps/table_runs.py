@@ -2,6 +2,8 @@
 a profile is evaluated on. Above both evaluation and training, which never import each other."""
 from __future__ import annotations
 
+import dataclasses
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,11 +13,14 @@ from ..evaluation.tables import CheckpointSource
 from ..training.runs import RunSpec, run_training
 from ..training.settings import get_profile
 
+NO_EFFECT_SETTINGS = ("checkpoint_every", "num_workers")  # change how a run is made, not its weights
+
 
 @dataclass
 class TrainingCheckpointSource(CheckpointSource):
     """A `CheckpointSource` that trains a missing variant into `<runs>/<profile>/<stem>/`
-    (resumably, with the one trainer) when `train_missing`."""
+    (resumably, with the one trainer) when `train_missing`, and refuses a found run trained with
+    other settings than the profile's with `overrides` (it is never trained over)."""
 
     train_missing: bool = False
     progress: bool = True
@@ -39,6 +44,11 @@ class TrainingCheckpointSource(CheckpointSource):
 
     def available(self, stem: str) -> bool:
         return self.train_missing or super().available(stem)
+
+    def expected_settings(self, stem: str) -> dict:
+        settings = RunSpec.from_variant(stem, profile=self.profile, overrides=self.overrides).settings()
+        recorded = json.loads(json.dumps(dataclasses.asdict(settings)))  # as the checkpoint stores them
+        return {k: v for k, v in recorded.items() if k not in NO_EFFECT_SETTINGS}
 
 
 def profile_test_dir(profile: str, root: str | Path | None = None) -> Path:

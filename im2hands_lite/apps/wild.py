@@ -15,6 +15,7 @@ hand's metric size fixes its depth. The 42 keypoints then go through K, I and R 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import subprocess
@@ -32,7 +33,7 @@ from ..data.dataset import default_cache_root
 from ..evaluation.reconstruction import ReconstructionConfig
 from ..geometry.camera import PinholeCamera, intrinsics_from_fov
 from ..geometry.crop import crop_box, crop_image
-from .pipeline import ImagePipeline, read_rgb
+from .pipeline import ImagePipeline, as_uint8_rgb, photo_overlay, read_rgb
 
 # MediaPipe's order: 0 wrist; thumb CMC, MCP, IP, tip (1-4); index MCP, PIP, DIP, tip (5-8);
 # middle (9-12); ring (13-16); pinky (17-20). The kit's (InterHand2.6M): per finger tip -> base, wrist last.
@@ -48,6 +49,11 @@ INSTALL_HINT = ('install the optional extra with `pip install -e ".[wild]"` (Med
 
 class WildError(RuntimeError):
     """The photo front end cannot run (extra missing, no bundle) or found too few hands."""
+
+
+def mediapipe_available() -> bool:
+    """Whether the [wild] extra (MediaPipe) is installed; looked up, not imported (that takes seconds)."""
+    return importlib.util.find_spec("mediapipe") is not None
 
 
 def bundle_path(cache_root: str | Path | None = None) -> Path:
@@ -137,12 +143,10 @@ class HandLandmarker:
         self._landmarker.close()
 
     def detect(self, image: np.ndarray, mirrored: bool = False) -> list[HandDetection]:
-        """Hands in an (H, W, 3) uint8 RGB image, in the kit's joint order."""
+        """Hands in an (H, W, 3) RGB image (uint8, or float in [0, 1]), in the kit's joint order."""
         import mediapipe as mp
 
-        image = np.ascontiguousarray(image, dtype=np.uint8)
-        if image.ndim != 3 or image.shape[2] != 3:
-            raise ValueError(f"image must be (H, W, 3) uint8 RGB, got {image.shape}")
+        image = np.ascontiguousarray(as_uint8_rgb(image))
         height, width = image.shape[:2]
         result = self._landmarker.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=image))
         hands = []
@@ -162,6 +166,7 @@ class HandLandmarker:
 def detect_hands(image: np.ndarray, bundle: str | Path | None = None, mirrored: bool = False,
                  min_confidence: float = 0.3) -> list[HandDetection]:
     """One-off `HandLandmarker(bundle).detect(image)`."""
+    image = as_uint8_rgb(image)  # a bad image is refused before the landmarker loads
     with HandLandmarker(bundle, min_confidence) as landmarker:
         return landmarker.detect(image, mirrored)
 
@@ -221,7 +226,8 @@ PHOTO_FOV_DEG = 65.0  # a phone's main camera (about 26 mm equivalent), when the
 def reconstruct_photo(path: str | Path, pipeline=None, fov_deg: float = PHOTO_FOV_DEG, config=None,
                       bundle: str | Path | None = None, mirrored: bool = False, crop_scale: float = 1.4):
     """Photo -> MediaPipe keypoints (lifted with the assumed camera) -> a square crop around both
-    hands -> K -> I -> R. Returns the pipeline's `Reconstruction` (meshes in the camera frame)."""
+    hands -> K -> I -> R. Returns the pipeline's `Reconstruction` (meshes in the camera frame; the
+    overlay is the whole photo, `photo_overlay`)."""
     photo = np.asarray(read_rgb(path), dtype=np.uint8)
     pipeline = pipeline if pipeline is not None else ImagePipeline()
     camera = photo_camera(photo.shape[1], photo.shape[0], fov_deg)
@@ -230,4 +236,6 @@ def reconstruct_photo(path: str | Path, pipeline=None, fov_deg: float = PHOTO_FO
     size = pipeline.image_size
     crop, crop_camera = crop_image(photo, x0, y0, side, size), camera.cropped(x0, y0, side, size)
     config = config if config is not None else ReconstructionConfig(resolution=64, coarse_resolution=16)
-    return pipeline.reconstruct(crop, crop_camera, config, keypoints=keypoints)
+    result = pipeline.reconstruct(crop, crop_camera, config, keypoints=keypoints)
+    result.overlay = photo_overlay(photo, result.meshes, camera)
+    return result

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse
+import scipy.sparse.csgraph
 import torch
 import trimesh
 from PIL import Image, UnidentifiedImageError
@@ -35,9 +37,9 @@ from tqdm.auto import tqdm
 
 from ..geometry.camera import PinholeCamera
 from ..geometry.crop import crop_box, crop_image
-from ..geometry.inside import winding_number
+from ..geometry.inside import is_watertight, is_winding_consistent, mesh_volume, winding_number
 from ..geometry.render import render_meshes
-from ..hand.mano import ManoLayer, fix_left_shapedirs, load_mano_model
+from ..hand.mano import ManoFormatError, ManoLayer, ManoModel, fix_left_shapedirs, load_mano_model
 from .dataset import default_cache_root, kit_samples_dir
 from .interactions import REAL_DATA_LABEL
 from .scene import GeneratorConfig, TwoHandSample, sample_queries
@@ -80,8 +82,10 @@ class InterHandConfig:
         return Path(self.root) / "annotations" / self.split / f"InterHand2.6M_{self.split}_{name}.json"
 
     def key(self, generator: GeneratorConfig) -> str:
-        """Cache folder name: the selection and crop settings (not the paths) and the generator's."""
-        blob = json.dumps({"split": self.split, "crop_scale": self.crop_scale, "every": self.every,
+        """Cache folder name: the data's identity (the resolved root and MANO folder: two InterHand
+        copies must not share a cache), the selection and crop settings and the generator's."""
+        blob = json.dumps({"root": str(Path(self.root).resolve()), "mano": str(self.mano_path.resolve()),
+                           "split": self.split, "crop_scale": self.crop_scale, "every": self.every,
                            "generator": generator.key()}, sort_keys=True).encode()
         return "interhand_" + hashlib.sha256(blob).hexdigest()[:12]
 
@@ -148,6 +152,16 @@ def interhand_camera(camera_params: dict, capture: str, camera_name: str, width:
     return PinholeCamera(K=K, R=rotation, t=-rotation @ position, width=width, height=height)
 
 
+def _image_path(config: InterHandConfig, image: dict) -> Path:
+    """images/<split>/<file_name>; a file name that is absolute or climbs with '..' would read
+    outside that folder, so it is refused (a symlinked images folder still works)."""
+    name = str(image["file_name"])
+    if Path(name).is_absolute() or ".." in Path(name).parts:
+        raise InterHandFormatError(f"data.json image {image['id']}: file_name {name!r} leaves images/{config.split}/ "
+                                   "(absolute, or with '..'); file names must be relative to it")
+    return Path(config.root) / "images" / config.split / name
+
+
 def select_frames(config: InterHandConfig) -> list[InterHandFrame]:
     """Every usable interacting-hand frame of the split, in data.json's image order."""
     check_tree(config)
@@ -159,6 +173,7 @@ def select_frames(config: InterHandConfig) -> list[InterHandFrame]:
     images = {}
     for image in data["images"]:
         _require(image, ("id", "file_name", "width", "height", "capture", "camera", "frame_idx"), "data.json image")
+        _image_path(config, image)
         images[image["id"]] = image
     frames = []
     for annotation in data["annotations"]:
@@ -188,7 +203,7 @@ def select_frames(config: InterHandConfig) -> list[InterHandFrame]:
             _require(fits[side], ("pose", "shape", "trans"), f"MANO_NeuralAnnot.json[{capture}][{frame}][{side}]")
         camera = interhand_camera(cameras, capture, str(image["camera"]), int(image["width"]), int(image["height"]))
         frames.append(InterHandFrame(
-            image_id=int(image["id"]), image_path=Path(config.root) / "images" / config.split / image["file_name"],
+            image_id=int(image["id"]), image_path=_image_path(config, image),
             capture=capture, camera_name=str(image["camera"]), frame=frame, camera=camera,
             keypoints=(world / 1000.0).astype(np.float32),
             mano={side: {k: np.asarray(fits[side][k], dtype=np.float32).reshape(-1) for k in ("pose", "shape", "trans")}
@@ -196,13 +211,18 @@ def select_frames(config: InterHandConfig) -> list[InterHandFrame]:
     return frames[::config.every]
 
 
-def close_wrist(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Close MANO's open wrist with a fan to the boundary's centroid, wound like the mesh, so
-    winding-number inside tests and the volume metrics see a closed surface."""
+def _boundary(faces: np.ndarray) -> np.ndarray:
+    """(B, 2) half-edges used by one face only: the rims of the mesh's openings."""
     edges = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
     keys = np.sort(edges, axis=1)
     _, inverse, counts = np.unique(keys, axis=0, return_inverse=True, return_counts=True)
-    boundary = edges[counts[inverse.reshape(-1)] == 1]  # half-edges used by one face only
+    return edges[counts[inverse.reshape(-1)] == 1]
+
+
+def close_wrist(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Close MANO's open wrist with a fan to the boundary's centroid, wound like the mesh, so
+    winding-number inside tests and the volume metrics see a closed surface."""
+    boundary = _boundary(faces)
     if len(boundary) == 0:
         return vertices, faces
     centre = vertices[np.unique(boundary)].mean(axis=0)
@@ -210,13 +230,49 @@ def close_wrist(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np
     return np.vstack([vertices, centre[None]]), np.vstack([faces, cap]).astype(np.int64)
 
 
+def _openings(faces: np.ndarray) -> int:
+    """How many separate rims (boundary loops) the faces leave open."""
+    boundary = _boundary(faces)
+    if len(boundary) == 0:
+        return 0
+    rims, index = np.unique(boundary, return_inverse=True)
+    graph = scipy.sparse.coo_matrix((np.ones(len(boundary)), tuple(index.reshape(-1, 2).T)), shape=(len(rims),) * 2)
+    return int(scipy.sparse.csgraph.connected_components(graph, directed=False)[0])
+
+
+def check_closed_hand(model: ManoModel, path: Path) -> None:
+    """Refuse a MANO model whose hand, closed by `close_wrist` as the labels' meshes are, is not
+    a watertight, consistently wound, outward surface: its winding-number labels would be wrong.
+    `close_wrist` fans every opening to one point, so more than one opening is refused first.
+    Faces that repeat a vertex bound nothing and are left out (the fixture pads with them)."""
+    problem = ""
+    openings = _openings(model.f)
+    if openings > 1:
+        problem = f"its faces leave {openings} openings (MANO has one, the wrist)"
+    else:
+        vertices, faces = close_wrist(model.v_template, model.f)
+        faces = faces[(faces[:, 0] != faces[:, 1]) & (faces[:, 1] != faces[:, 2]) & (faces[:, 2] != faces[:, 0])]
+        if not is_watertight(vertices, faces):
+            problem = "some edges do not have exactly two faces"
+        elif not is_winding_consistent(vertices, faces):
+            problem = "its faces are not consistently oriented"
+        elif mesh_volume(vertices, faces) <= 0:
+            problem = "it is inside-out (its faces wind inwards)"
+    if problem:
+        raise ManoFormatError(f"MANO file {path}: the hand with its wrist closed must be watertight and wound outwards "
+                              f"for occupancy labels, but {problem}")
+
+
 class InterHandConverter:
     """Turns `InterHandFrame`s into `TwoHandSample`s (MANO meshes, crop, masks, labels)."""
 
     def __init__(self, config: InterHandConfig, generator: GeneratorConfig = GeneratorConfig()):
         self.config, self.generator = config, generator
-        right = load_mano_model(config.mano_path / "MANO_RIGHT.pkl", "right")
-        left = fix_left_shapedirs(load_mano_model(config.mano_path / "MANO_LEFT.pkl", "left"), right)
+        paths = {side: config.mano_path / f"MANO_{side.upper()}.pkl" for side in ("right", "left")}
+        right = load_mano_model(paths["right"], "right")
+        left = fix_left_shapedirs(load_mano_model(paths["left"], "left"), right)
+        for model in (right, left):  # once per model file: posing changes no face
+            check_closed_hand(model, paths[model.side])
         self.layers = {"right": ManoLayer(right), "left": ManoLayer(left)}
 
     def meshes(self, frame: InterHandFrame) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -273,19 +329,18 @@ def prepare_interhand(config: InterHandConfig, out_root: str | Path, n_samples: 
         raise InterHandFormatError(f"no usable interacting-hand frames in {config.annotation_path('data')} "
                                    "(need hand_type 'interacting', all 42 joints valid and MANO fits of both hands)")
     frames = frames[:n_samples] if n_samples is not None else frames
+    converter = InterHandConverter(config, generator)  # refuses bad MANO files before anything is written
     base = Path(out_root) / config.key(generator)
     (base / config.split).mkdir(parents=True, exist_ok=True)
     (base / "config.json").write_text(json.dumps(dataclasses.asdict(generator), indent=2) + "\n")
     (base / "source.json").write_text(json.dumps({"dataset": "InterHand2.6M", "root": str(Path(config.root).resolve()),
                                                   **dataclasses.asdict(config)}, indent=2) + "\n")
-    converter = None
     chunks = list(range(0, len(frames), shard_size))
     for k, start in enumerate(tqdm(chunks, desc=f"InterHand2.6M {config.split}", unit="shard", disable=not progress)):
         path = base / config.split / f"shard_{k:05d}.npz"
         chunk = frames[start:start + shard_size]
         if shard_is_complete(path, len(chunk)):
             continue
-        converter = converter or InterHandConverter(config, generator)
         write_shard(path, [converter.convert(frame) for frame in chunk])
     return base
 

@@ -12,11 +12,24 @@ from ..geometry.extraction import ReconstructionConfig
 from .metrics import two_hand_metrics
 from .reconstruction import reconstruct_pair
 
+OCCUPANCY_METRICS = ("iou", "chamfer_mm", "penetration_cm3")
+
+
+def summarise_occupancy(rows: list[dict]) -> dict[str, float]:
+    """Means of `OCCUPANCY_METRICS` over the samples where all of them are defined (an empty
+    predicted hand has no Chamfer distance), so every mean is over the same samples;
+    `failed`: how many samples that leaves out; `iou_all`: IoU over every sample (an empty hand
+    counts IoU 0). NaN means when every sample failed."""
+    defined = [r for r in rows if all(np.isfinite(r[k]) for k in OCCUPANCY_METRICS)]
+    means = {k: float(np.mean([r[k] for r in defined])) if defined else float("nan") for k in OCCUPANCY_METRICS}
+    return means | {"iou_all": float(np.mean([r["iou"] for r in rows])), "failed": len(rows) - len(defined)}
+
 
 def evaluate_occupancy(model, dataset, indices=None,
                        config: ReconstructionConfig = ReconstructionConfig(resolution=64, coarse_resolution=16),
                        n_points: int = 20_000, seed: int = 0, progress: bool = True) -> dict:
-    """Per-sample and mean metrics of HALO or I (ground-truth keypoints) over a TwoHandDataset."""
+    """Per-sample and mean metrics of HALO or I (ground-truth keypoints) over a TwoHandDataset:
+    {"mean", "failed", "iou_all", "rows"} as in `summarise_occupancy`."""
     indices = range(len(dataset)) if indices is None else indices
     rows = []
     for i in tqdm(indices, desc="evaluate", disable=not progress):
@@ -26,9 +39,9 @@ def evaluate_occupancy(model, dataset, indices=None,
                                    sample.keypoints, sample.keypoints, n_points=n_points,
                                    rng=np.random.default_rng([seed, i]))
         rows.append({"index": i, "seed": sample.seed, "interaction": sample.interaction, **metrics})
-    keys = ("iou", "chamfer_mm", "penetration_cm3")
-    mean = {k: float(np.nanmean([r[k] for r in rows])) for k in keys}
-    return {"mean": mean, "rows": rows}
+    summary = summarise_occupancy(rows)
+    return {"mean": {k: summary[k] for k in OCCUPANCY_METRICS}, "failed": summary["failed"],
+            "iou_all": summary["iou_all"], "rows": rows}
 
 
 @torch.no_grad()

@@ -25,13 +25,13 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..checkpoints import SHIPPED, atomic_write, load_checkpoint
+from ..checkpoints import SHIPPED, CheckpointError, atomic_write, load_checkpoint
 from ..data.dataset import sample_to_item
 from ..geometry.extraction import ReconstructionConfig
 from ..models.registry import VARIANTS, load_model
 from ..models.two_stage import InitialPlusTwoHandRefiner
 from .baselines import TemplateIKBaseline
-from .evaluate import noisy_keypoints_of
+from .evaluate import noisy_keypoints_of, summarise_occupancy
 from .metrics import two_hand_metrics
 from .reconstruction import reconstruct_pair
 
@@ -57,7 +57,8 @@ BASELINE = "IK template (mesh-regression stand-in)"  # no paper number: the pape
 class CheckpointSource:
     """Where each variant's weights come from: for the fast profile the shipped checkpoint when
     there is one; otherwise `<runs>/<profile>/<stem>/final.pt`. A missing one is an error here;
-    `apps.table_runs.TrainingCheckpointSource` trains it instead."""
+    `apps.table_runs.TrainingCheckpointSource` trains it instead. A run whose recorded training
+    settings differ from `expected_settings` is refused, so a table never mixes settings."""
 
     profile: str = "fast"
     shipped: Path = SHIPPED
@@ -75,8 +76,28 @@ class CheckpointSource:
             return shipped
         final = self.runs / self.profile / stem / "final.pt"
         if final.is_file():
+            self.check_settings(stem, final)
             return final
         return self.missing(stem, final)
+
+    def expected_settings(self, stem: str) -> dict | None:
+        """The training settings (JSON form) a run of `stem` must have been trained with, leaving
+        out those that do not change the weights; None: unknown here, nothing is checked (the
+        evaluation layer knows no profiles' settings; `TrainingCheckpointSource` does)."""
+        return None
+
+    def check_settings(self, stem: str, final: Path) -> None:
+        expected = self.expected_settings(stem)
+        if expected is None:
+            return
+        recorded = load_checkpoint(final)["extra"].get("train_settings", {})
+        differing = [f"{k} {recorded.get(k)!r} (asked {v!r})" for k, v in sorted(expected.items())
+                     if recorded.get(k) != v]
+        if differing:
+            raise CheckpointError(
+                f"{final} was trained with other settings than asked: {', '.join(differing)}; evaluate it with "
+                f"the --set it was trained with, or give another --runs folder to train these settings there "
+                f"(--train-missing) without replacing this run")
 
     def missing(self, stem: str, final: Path) -> Path:
         raise FileNotFoundError(
@@ -104,6 +125,20 @@ def _fmt(value, scale: float = 1.0, digits: int = 2) -> str:
     return f"{scale * value:.{1 if scale == 100 else digits}f}"
 
 
+def _count(value) -> str:
+    return "-" if value is None else str(int(value))
+
+
+def _paired_iou(row: dict):
+    """IoU over every sample, the same ones for each variant (tables written before `iou_all`: `iou`)."""
+    return row.get("iou_all", row.get("iou"))
+
+
+FAILED_NOTE = ("Means over the samples where every metric is defined; `failed` samples (an empty predicted hand) "
+               "are left out of them. IoU over all samples, failed ones counting 0 per empty hand: `iou_all` in the "
+               "CSV, used for the orderings below.")
+
+
 # (ablated or smaller variant, reference variant) pairs whose IoU ordering the paper reports
 _COMPARISONS = {
     "S1": [("I - ImageCond", "I"), ("I - QueryImageAtt", "I"), ("I", "I + R"), ("I + R - InitOccCond", "I + R"),
@@ -123,8 +158,8 @@ def orderings(result: TableResult, tie_points: float = 0.5) -> list[dict]:
     for variant, reference in _COMPARISONS[result.name]:
         a, b = rows.get(variant, {}), rows.get(reference, {})
         paper = b.get("paper_iou", np.nan) - a.get("paper_iou", np.nan)
-        kit = 100 * (b.get("iou", np.nan) - a.get("iou", np.nan)) if a.get("iou") is not None and b.get(
-            "iou") is not None else np.nan
+        kit = 100 * (_paired_iou(b) - _paired_iou(a)) if _paired_iou(a) is not None and _paired_iou(
+            b) is not None else np.nan
         if not np.isfinite(kit):
             verdict = "missing"
         elif abs(kit) < tie_points:
@@ -154,18 +189,19 @@ class TableResult:
 
     def markdown(self) -> str:
         if self.name == "S3":
-            head = "| variant | kit IoU (%) | kit s / step (CPU) | paper IoU (%) | paper s / iter |\n| --- | ---: | ---: | ---: | ---: |"
-            body = [f"| {r['variant']} | {_fmt(r.get('iou'), 100)} | {_fmt(r.get('seconds_per_step'))} | "
-                    f"{r['paper_iou']} | {r['paper_seconds']} |" for r in self.rows]
-        else:
-            head = ("| variant | kit IoU (%) | kit CD (mm) | kit penetration (cm^3) | paper IoU (%) | paper CD (mm) |\n"
+            head = ("| variant | kit IoU (%) | failed | kit s / step (CPU) | paper IoU (%) | paper s / iter |\n"
                     "| --- | ---: | ---: | ---: | ---: | ---: |")
+            body = [f"| {r['variant']} | {_fmt(r.get('iou'), 100)} | {_count(r.get('failed'))} | "
+                    f"{_fmt(r.get('seconds_per_step'))} | {r['paper_iou']} | {r['paper_seconds']} |" for r in self.rows]
+        else:
+            head = ("| variant | kit IoU (%) | kit CD (mm) | kit penetration (cm^3) | failed | paper IoU (%) | "
+                    "paper CD (mm) |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
             body = [f"| {r['variant']} | {_fmt(r.get('iou'), 100)} | {_fmt(r.get('chamfer_mm'))} | "
-                    f"{_fmt(r.get('penetration_cm3'), digits=3)} | {_fmt(r['paper_iou'], digits=1)} | "
-                    f"{_fmt(r['paper_chamfer_mm'])} |"
+                    f"{_fmt(r.get('penetration_cm3'), digits=3)} | {_count(r.get('failed'))} | "
+                    f"{_fmt(r['paper_iou'], digits=1)} | {_fmt(r['paper_chamfer_mm'])} |"
                     for r in self.rows]
         title = f"Table {self.name} on {self.samples} kit test samples ({self.profile} profile)"
-        return "\n".join([title, "", head, *body, "", orderings_markdown(self)])
+        return "\n".join([title, "", head, *body, "", FAILED_NOTE, "", orderings_markdown(self)])
 
     @classmethod
     def from_csv(cls, path: str | Path) -> "TableResult":
@@ -239,8 +275,10 @@ def _source(checkpoints) -> CheckpointSource:
     return checkpoints if isinstance(checkpoints, CheckpointSource) else CheckpointSource(shipped=Path(checkpoints))
 
 
-def _mean_metrics(meshes_of, dataset, indices, n_points, seed, keypoints, progress, label) -> dict:
-    """Mean IoU / Chamfer-L1 / penetration of `meshes_of(item) -> [right, left]` over the samples;
+def mean_metrics(meshes_of, dataset, indices, n_points: int = 20_000, seed: int = 0, keypoints=None,
+                 progress: bool = False, label: str = "") -> dict:
+    """Mean IoU / Chamfer-L1 / penetration of `meshes_of(item) -> [right, left]` over the samples
+    where all are defined, the number of `failed` samples and `iou_all` (`summarise_occupancy`);
     with `keypoints` ({index: (42, 3)}) those replace the ground truth as the model's input and
     as the alignment joints."""
     results = []
@@ -252,7 +290,7 @@ def _mean_metrics(meshes_of, dataset, indices, n_points, seed, keypoints, progre
         predicted_joints = item["keypoints"].cpu().numpy()
         results.append(two_hand_metrics(meshes_of(item), [sample.mesh(0), sample.mesh(1)], predicted_joints,
                                         sample.keypoints, n_points=n_points, rng=np.random.default_rng([seed, i])))
-    return {key: float(np.nanmean([r[key] for r in results])) for key in ("iou", "chamfer_mm", "penetration_cm3")}
+    return summarise_occupancy(results)
 
 
 def evaluate_table(name: str, dataset, indices, config: ReconstructionConfig = ReconstructionConfig(
@@ -275,7 +313,7 @@ def evaluate_table(name: str, dataset, indices, config: ReconstructionConfig = R
                 row["checkpoints"] = source.label(path)
                 row["seconds_per_step"] = load_checkpoint(path)["extra"].get("seconds_per_step")
                 model = _pipeline(source.path("i_attention"), path)
-                row.update(_mean_metrics(_occupancy_meshes(model, config), dataset, indices, n_points, seed, None,
+                row.update(mean_metrics(_occupancy_meshes(model, config), dataset, indices, n_points, seed, None,
                                          progress, variant))
             rows.append(row)
         return TableResult(name, rows, len(indices), source.profile)
@@ -295,13 +333,13 @@ def evaluate_table(name: str, dataset, indices, config: ReconstructionConfig = R
         paper_iou, paper_cd = PAPER[name][label]
         initial_path, refine_path = source.path(initial_stem), source.path(refine_stem) if refine_stem else None
         model = _pipeline(initial_path, refine_path)
-        metrics = _mean_metrics(_occupancy_meshes(model, config), dataset, indices, n_points, seed, keypoints,
+        metrics = mean_metrics(_occupancy_meshes(model, config), dataset, indices, n_points, seed, keypoints,
                                 progress, label)
         rows.append({"variant": label, **metrics, "paper_iou": paper_iou, "paper_chamfer_mm": paper_cd,
                      "checkpoints": " + ".join(source.label(p) for p in (initial_path, refine_path) if p)})
     if baseline:
         label = prefix + BASELINE
-        metrics = _mean_metrics(TemplateIKBaseline().meshes, dataset, indices, n_points, seed, keypoints, progress,
+        metrics = mean_metrics(TemplateIKBaseline().meshes, dataset, indices, n_points, seed, keypoints, progress,
                                 label)
         rows.append({"variant": label, **metrics, "paper_iou": None, "paper_chamfer_mm": None, "checkpoints": ""})
     return TableResult(name, rows, len(indices), source.profile)

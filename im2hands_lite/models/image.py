@@ -44,8 +44,9 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 # ----------------------------------------------------------------------------- validation
 
 def check_image(image: Tensor, channels: int = 3, *, multiple_of: int = 1, square: bool = False,
-                name: str = "image") -> None:
-    """Raise ValueError naming the problem unless `image` is a finite (B, channels, H, W) float."""
+                name: str = "image", unit_range: bool = True) -> None:
+    """Raise ValueError naming the problem unless `image` is a finite (B, channels, H, W) float,
+    with values in [0, 1] when `unit_range` (an image; a feature map may hold any values)."""
     if not isinstance(image, Tensor):
         raise ValueError(f"{name} must be a torch.Tensor, got {type(image).__name__}")
     if image.dim() != 4:
@@ -63,6 +64,12 @@ def check_image(image: Tensor, channels: int = 3, *, multiple_of: int = 1, squar
                          f"got H={h}, W={w}")
     if not torch.isfinite(image).all():
         raise ValueError(f"{name} contains NaN or infinite values")
+    if unit_range and image.numel():
+        # 0-255 floats would otherwise pass unnoticed, as a saturated image
+        low, high = image.min().item(), image.max().item()
+        if low < 0 or high > 1:
+            raise ValueError(f"{name} must hold values in [0, 1], got [{low:.4g}, {high:.4g}] "
+                             "(divide 0-255 images by 255)")
 
 
 class Normalize(nn.Module):
@@ -423,7 +430,8 @@ class PatchViT(nn.Module):
         self._init_weights()
 
     def forward(self, image: Tensor) -> Tensor:
-        check_image(image, self.config.in_channels, multiple_of=self.config.patch_size, square=True)
+        check_image(image, self.config.in_channels, multiple_of=self.config.patch_size, square=True,
+                    unit_range=self.config.normalize)  # normalize=False: it reads a feature map
         x = self.patch_embed(self.normalize(image))  # (B, dim, grid, grid)
         grid = x.shape[-1]
         x = x.flatten(2).transpose(1, 2)  # (B, grid**2, dim), row-major

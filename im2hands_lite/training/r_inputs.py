@@ -5,8 +5,9 @@ and I's occupancy of each hand at all query points of both hands (its own querie
 the other hand's: the penetration term). I is frozen while R trains, so recomputing these
 every step would only cost time.
 
-The cache lives in `<root>/<I checkpoint sha256[:12]>-<config key>/<split>/<index>.npz`,
-written atomically; `prepare_r_inputs` resumes where it stopped.
+The cache lives in `<root>/<I checkpoint sha256[:12]>-<config key>-<data key>/<split>/<index>.npz`,
+written atomically; `prepare_r_inputs` resumes where it stopped. The data key (`data_key`) names
+the samples the inputs came from, so other data never finds them.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from ..checkpoints import atomic_write
+from ..data.dataset import TwoHandDataset
 from ..models.two_stage import IsoSurfaceConfig, initial_occupancy_at, iso_surface_points
 
 
@@ -40,9 +42,20 @@ def compute_r_inputs(initial, item: dict, config: IsoSurfaceConfig = IsoSurfaceC
             "initial_cross": np.stack(cross).astype(np.float32), "mesh_empty": np.array(empty)}
 
 
-def r_inputs_dir(root: str | Path, initial_checkpoint: str | Path, config: IsoSurfaceConfig) -> Path:
+def data_key(dataset: TwoHandDataset) -> str:
+    """12 hex digits naming a TwoHandDataset split: its folder's resolved path and the names and
+    sizes of its shards. Cheap (no shard is read) and changes when the folder, the split or a
+    shard does (shards are compressed, so other samples give other sizes)."""
+    shards = [(path.name, path.stat().st_size) for path in dataset.shards]
+    blob = json.dumps({"split": str((dataset.directory / dataset.split).resolve()), "shards": shards})
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def r_inputs_dir(root: str | Path, initial_checkpoint: str | Path, config: IsoSurfaceConfig,
+                 dataset: TwoHandDataset) -> Path:
+    """Where R's inputs of `dataset` (the TwoHandDataset they are computed from) under this I live."""
     sha = hashlib.sha256(Path(initial_checkpoint).read_bytes()).hexdigest()[:12]
-    return Path(root) / f"{sha}-{config.key()}"
+    return Path(root) / f"{sha}-{config.key()}-{data_key(dataset)}"
 
 
 def prepare_r_inputs(initial, dataset, directory: str | Path, split: str, indices=None,

@@ -42,7 +42,7 @@ class RunSpec:
     device: str = "auto"
     resume: bool = False
     keep_last: int = 2
-    data_root: str = ""  # default: $IM2HANDS_CACHE or ~/.cache/im2hands-lite
+    cache_root: str = ""  # where generated data is cached; default: $IM2HANDS_CACHE or ~/.cache/im2hands-lite
     data_dir: str = ""  # an existing generated data folder to train on instead (e.g. a prepared InterHand)
     progress: bool = True
     threads: int = 0  # torch CPU threads (0: leave torch's default)
@@ -107,7 +107,7 @@ class RunSpec:
 def build_data(spec: RunSpec, profile: Profile, settings: TrainSettings, device: torch.device, progress: bool):
     """The run's training set; generates the kit data into the cache if missing. R's set holds
     a frozen I's cached surface points and occupancy."""
-    root = Path(spec.data_root) if spec.data_root else default_cache_root()
+    root = Path(spec.cache_root) if spec.cache_root else default_cache_root()
     if spec.data_dir:
         directory = Path(spec.data_dir)
         if not (directory / "train").is_dir():
@@ -129,8 +129,8 @@ def build_data(spec: RunSpec, profile: Profile, settings: TrainSettings, device:
     initial_path = Path(spec.initial_checkpoint) if spec.initial_checkpoint else shipped_path("i")
     initial = load_model(initial_path, "i").to(device)
     iso_surface = IsoSurfaceConfig()
-    inputs = r_inputs_dir(root / "refine_inputs", initial_path, iso_surface)
     base = TwoHandDataset(directory, "train")
+    inputs = r_inputs_dir(root / "refine_inputs", initial_path, iso_surface, base)
     prepare_r_inputs(initial, base, inputs, "train", indices, iso_surface, progress=progress)
     # every query of each item: the step loss draws settings.n_queries of them afresh each step
     return RInputsDataset(base, inputs, "train", n_queries=None, indices=indices)

@@ -55,7 +55,7 @@ class OccupancyTrainSettings(TrainSettings):
     # I's image path (encoder-decoder, ViT, attention, the layer that reads the feature) trains
     # at lr x image_lr_scale, its encoder-decoder at a further x encoder_lr_scale (the official
     # code fine-tunes its pretrained encoder at a tenth); both ignored by HALO
-    image_lr_scale: float = 0.01
+    image_lr_scale: float = 0.03
     encoder_lr_scale: float = 1.0
 
     def __post_init__(self):
