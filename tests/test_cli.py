@@ -17,6 +17,7 @@ from im2hands_lite.apps.pipeline import (
 from im2hands_lite.cli import main
 from im2hands_lite.data import TwoHandDataset, kit_samples_dir
 from im2hands_lite.evaluation.reconstruction import ReconstructionConfig
+from im2hands_lite.geometry.render import render_meshes
 
 
 def test_reconstruct_a_kit_sample_and_an_image_file(tmp_path, capsys):
@@ -44,8 +45,10 @@ def test_reconstruct_a_kit_sample_and_an_image_file(tmp_path, capsys):
 def test_overlay_is_the_whole_photo_with_both_hands_capped_in_size():
     sample = TwoHandDataset(kit_samples_dir(), "test").sample(1)
     photo = np.asarray(Image.fromarray(sample.image).resize((256, 256), Image.NEAREST))
-    mask = np.asarray(Image.fromarray(sample.mask.astype(np.uint8) + 1).resize((256, 256), Image.NEAREST)) - 1.0
-    overlay = photo_overlay(photo, [sample.mesh(0), sample.mesh(1)], sample.camera.resized(256, 256))
+    camera = sample.camera.resized(256, 256)
+    # where the two meshes project (the sample's own mask hides hands behind forearms)
+    mask = render_meshes([sample.mesh(0), sample.mesh(1)], camera).mask_ids
+    overlay = photo_overlay(photo, [sample.mesh(0), sample.mesh(1)], camera)
     assert overlay.shape == (256, 256, 3)
     changed = (overlay != photo).any(axis=-1)
     for hand in (0, 1):  # both meshes are drawn where their hand is

@@ -1,4 +1,5 @@
 """The synthetic two-hand generator, its labels, shards and Dataset."""
+import dataclasses
 import hashlib
 
 import igl
@@ -21,6 +22,7 @@ from im2hands_lite.data import (
 from im2hands_lite.data.dataset import config_dir
 from im2hands_lite.data.interactions import penetration_depth
 from im2hands_lite.geometry.inside import contains
+from im2hands_lite.training.settings import get_profile
 
 SMALL = GeneratorConfig(image_size=64, n_queries=2000)
 
@@ -200,14 +202,17 @@ def test_dataset_names_a_broken_shard(tmp_path):
         TwoHandDataset(config_dir(tmp_path, config), "test")
 
 
-def test_forearms_change_the_image_only_and_keep_old_cache_keys():
+def test_appearance_switches_change_the_image_only_and_the_cache_key():
     from im2hands_lite.data import GeneratorConfig, generate_sample, kit_samples_dir
 
-    plain = GeneratorConfig(image_size=64, n_queries=256)
-    with_arms = GeneratorConfig(image_size=64, n_queries=256, forearms=True)
-    assert GeneratorConfig(image_size=128, n_queries=4096).key() == kit_samples_dir().name  # unchanged key
-    assert with_arms.key() != plain.key()
-    a, b = generate_sample(20_000_001, plain), generate_sample(20_000_001, with_arms)
-    assert np.array_equal(a.keypoints, b.keypoints) and np.array_equal(a.occupancy, b.occupancy)
-    assert (a.image != b.image).any() and set(np.unique(b.mask)) <= {-1, 0, 1}
-    assert (b.mask >= 0).sum() <= (a.mask >= 0).sum()  # a forearm may hide a hand, never add one
+    v2 = GeneratorConfig(image_size=64, n_queries=256)
+    assert get_profile("fast").generator_config().key() == kit_samples_dir().name  # the committed set is v2's
+    for switch in ({"forearms": False}, {"background": "smooth"}, {"augment": False}):
+        other = dataclasses.replace(v2, **switch)
+        assert other.key() != v2.key(), switch
+        a, b = generate_sample(20_000_001, v2), generate_sample(20_000_001, other)
+        assert np.array_equal(a.keypoints, b.keypoints) and np.array_equal(a.occupancy, b.occupancy), switch
+        assert (a.image != b.image).any() and set(np.unique(b.mask)) <= {-1, 0, 1}, switch
+    no_arms = generate_sample(20_000_001, dataclasses.replace(v2, forearms=False))
+    arms = generate_sample(20_000_001, v2)
+    assert (arms.mask >= 0).sum() <= (no_arms.mask >= 0).sum()  # a forearm may hide a hand, never add one

@@ -159,3 +159,73 @@ def test_uint8_image() -> None:
     assert uint8_image(image).tolist() == [[[0, 128, 255], [0, 255, 255]]]
     with pytest.raises(ValueError, match="NaN"):
         uint8_image(np.full((2, 2, 3), np.nan))
+
+
+def test_lights_list_matches_the_single_light_and_adds_up() -> None:
+    camera = _camera_on_z_axis(48)
+    sphere = _sphere((0.0, 0.0, DISTANCE))
+    light = np.array([0.3, -0.5, -1.0])
+    single = render_meshes([sphere], camera, colors=[(0.8, 0.6, 0.4)], light_dir=light, ambient=0.3)
+    listed = render_meshes([sphere], camera, colors=[(0.8, 0.6, 0.4)], lights=[(light, 0.7)],
+                           ambient=0.3)
+    assert np.allclose(single.image, listed.image, atol=1e-6)
+    # two lights: each one's Lambert term adds (an RGB intensity per light works too)
+    left, right = (-1.0, 0.0, -1.0), (1.0, 0.0, -1.0)
+    grey = [(0.5, 0.5, 0.5)]
+    bluish = (right, (0.2, 0.3, 0.4))
+    both = render_meshes([sphere], camera, colors=grey, lights=[(left, 0.4), bluish], ambient=0.1)
+    one = render_meshes([sphere], camera, colors=grey, lights=[(left, 0.4)], ambient=0.1)
+    other = render_meshes([sphere], camera, colors=grey, lights=[bluish], ambient=0.1)
+    hit = both.mask_ids == 0
+    ambient_only = 0.5 * 0.1
+    assert np.allclose(both.image[hit], one.image[hit] + other.image[hit] - ambient_only, atol=1e-5)
+    centre = 24
+    assert both.image[centre, 10, 0] > both.image[centre, 38, 0]  # the left light is the stronger
+    # a head-light in the list (direction None) lights the centre fully
+    head = render_meshes([sphere], camera, colors=grey, lights=[(None, 0.9)], ambient=0.1)
+    assert np.allclose(head.image[centre, centre], 0.5, atol=3e-3)
+
+
+def test_specular_adds_a_highlight_where_the_half_vector_meets_the_normal() -> None:
+    camera = _camera_on_z_axis(49)
+    sphere = _sphere((0.0, 0.0, DISTANCE))
+    matte = render_meshes([sphere], camera, colors=[(0.4, 0.3, 0.2)], lights=[((0, 0, -1), 0.6)])
+    shiny = render_meshes([sphere], camera, colors=[(0.4, 0.3, 0.2)], lights=[((0, 0, -1), 0.6)],
+                          specular=0.3, shininess=20.0)
+    gain = (shiny.image - matte.image).sum(axis=-1)
+    assert np.all(gain >= -1e-6) and gain[24, 24] > 0.5  # white, facing the light and camera
+    hit_columns = np.nonzero(matte.mask_ids[24] == 0)[0]
+    assert gain[24, hit_columns[0]] < 0.1 * gain[24, 24]  # and little of it towards the silhouette
+    assert np.array_equal(shiny.mask_ids, matte.mask_ids)
+    assert shiny.image.max() <= 1.0
+
+
+def test_lights_validation_errors() -> None:
+    camera = _camera_on_z_axis(16)
+    sphere = _sphere((0.0, 0.0, DISTANCE))
+    with pytest.raises(ValueError, match="either light_dir or lights"):
+        render_meshes([sphere], camera, light_dir=(0, 0, -1), lights=[((0, 0, -1), 1.0)])
+    with pytest.raises(ValueError, match=r"lights\[0\] intensity"):
+        render_meshes([sphere], camera, lights=[((0, 0, -1), -0.5)])
+    with pytest.raises(ValueError, match=r"lights\[1\] direction"):
+        render_meshes([sphere], camera, lights=[((0, 0, -1), 0.5), ((0, 0, 0), 0.5)])
+    with pytest.raises(ValueError, match="specular"):
+        render_meshes([sphere], camera, specular=-0.1)
+
+
+def test_per_vertex_colours_are_interpolated() -> None:
+    camera = _camera_on_z_axis(48)
+    sphere = _sphere((0.0, 0.0, DISTANCE))
+    flat = render_meshes([sphere], camera, colors=[(0.6, 0.4, 0.2)], lights=[(None, 0.8)])
+    tiled = np.tile((0.6, 0.4, 0.2), (len(sphere.vertices), 1))
+    same = render_meshes([sphere], camera, colors=[tiled], lights=[(None, 0.8)])
+    assert np.allclose(flat.image, same.image, atol=1e-6)
+    # red on the left half of the sphere, blue on the right: the picture follows
+    left = sphere.vertices[:, 0] < 0
+    colours = np.where(left[:, None], [0.9, 0.1, 0.1], [0.1, 0.1, 0.9])
+    split = render_meshes([sphere, _sphere((5.0, 0.0, DISTANCE))], camera,
+                          colors=[colours, (0.5, 0.5, 0.5)], lights=[(None, 0.8)])
+    assert split.image[24, 14, 0] > split.image[24, 14, 2]
+    assert split.image[24, 34, 2] > split.image[24, 34, 0]
+    with pytest.raises(ValueError, match="one colour per vertex"):
+        render_meshes([sphere], camera, colors=[colours[:10]])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 from functools import lru_cache
@@ -85,7 +86,9 @@ def generate_split(root: str | Path, split: str, n_samples: int,
             _generate_shard(job)
             bar.update()
     else:
-        with ProcessPoolExecutor(workers) as pool:
+        # forkserver, not fork: a forked worker can deadlock in embree's scene build on a lock
+        # inherited from a parent that has already rendered (measured in benchmarks/bench_data.py)
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver")) as pool:
             for _ in pool.map(_generate_shard, jobs):
                 bar.update()
     bar.close()
@@ -161,8 +164,9 @@ class TwoHandDataset(Dataset):
 
 
 def sample_to_item(sample: TwoHandSample) -> dict[str, torch.Tensor]:
-    """A TwoHandSample as the dict of tensors that models and DataLoaders use."""
-    return {
+    """A TwoHandSample as the dict of tensors that models and DataLoaders use (`betas` (2, K)
+    and `parts` (H, W) only where the sample knows them: the kit's own data)."""
+    item = {
         "image": torch.from_numpy(np.ascontiguousarray(sample.image)).permute(2, 0, 1).float() / 255.0,
         "mask": torch.from_numpy(sample.mask.astype(np.int64)),
         "K": torch.from_numpy(sample.camera.K).float(),
@@ -175,6 +179,11 @@ def sample_to_item(sample: TwoHandSample) -> dict[str, torch.Tensor]:
         "interaction": torch.tensor(SAMPLE_LABELS.index(sample.interaction)),
         "seed": torch.tensor(int(sample.seed)),
     }
+    if sample.betas is not None:
+        item["betas"] = torch.from_numpy(np.asarray(sample.betas, dtype=np.float32))
+    if sample.parts is not None:
+        item["parts"] = torch.from_numpy(sample.parts.astype(np.int64))
+    return item
 
 
 @lru_cache(maxsize=4)

@@ -14,8 +14,9 @@ import igl
 import numpy as np
 import torch
 import trimesh
+from scipy.spatial import cKDTree
 
-from ..geometry.inside import winding_number
+from ..geometry.inside import closed_mesh_index
 from ..geometry.rotations import matrix_to_axis_angle
 from ..hand.joints import MIDDLE_MCP, WRIST
 from ..hand.model import JOINT_LIMITS, HandModel
@@ -24,6 +25,16 @@ INTERACTIONS: tuple[str, ...] = (
     "palms_facing", "interlaced", "grip", "crossed", "fingertips_touching", "random")
 SIDE_RIGHT, SIDE_LEFT = 0, 1  # InterHand2.6M stacks the right hand first
 CLEARANCE_MARGIN = 0.04  # metres; clearances beyond this are not measured exactly
+# The generator's shape distribution, beta_k ~ U(low, high) per coefficient of the hand's shape
+# space (HandModel.shape_names). Everything the targets allow, except thick fingers beyond +0.5:
+# thicker fingers fold further into themselves at bent joints (benchmarks/bench_shape_space.py;
+# docs/DATA.md), so the range stops where the added self-overlap stays below 1 % of the volume.
+SHAPE_RANGES: dict[str, tuple[float, float]] = {
+    "finger_diameter": (-1.0, 0.5),
+    "finger_distance": (-1.0, 1.0),
+    "wrist_circumference": (-1.0, 1.0),
+    "palm_thickness": (-1.0, 1.0),
+}
 
 
 @dataclass
@@ -35,6 +46,7 @@ class HandParams:
     transl: np.ndarray  # (2, 3) wrist positions, metres
     scale: float = 1.0  # one person: both hands share the shape
     finger_lengths: np.ndarray = field(default_factory=lambda: np.ones(5))  # (5,)
+    betas: np.ndarray | None = None  # (K,) the shape space's coefficients, shared; None: mean hand
 
 
 @dataclass
@@ -171,29 +183,99 @@ def _template(name: str, rng: np.random.Generator) -> _Template:
 
 # ---------------------------------------------------------------------------------- contact
 class _Surface:
-    """One fixed hand surface with its search structures built once (not per query)."""
+    """One fixed hand surface with its search structures, each built on first use (not per
+    query): the exact inside test (signed ray crossings, geometry.inside.ClosedMeshIndex), the
+    exact point-to-mesh distance (libigl AABB) and, for comparison only, embree.
+
+    Extremes of many distances: a k-d tree over surface samples (the vertices, plus points on
+    the long faces) within `COVER` of every surface point bounds each distance to [d - COVER,
+    d] (d: to the nearest sample); only the points whose bounds reach the extreme get the exact
+    distance, and the extreme is the same as from exact distances of all the points.
+    """
+
+    COVER = 0.005  # metres: the samples' covering radius
+    FEW = 128  # points: fewer get exact distances directly
 
     def __init__(self, vertices: np.ndarray, faces: np.ndarray):
         self.vertices = np.ascontiguousarray(vertices, dtype=np.float64)
         self.faces = np.ascontiguousarray(faces, dtype=np.int64)
-        self.tree = igl.AABB()
-        self.tree.init(self.vertices, self.faces)
-        self.mesh = trimesh.Trimesh(self.vertices, self.faces, process=False)
         self.lo, self.hi = self.vertices.min(0), self.vertices.max(0)
+        self._tree = None
+        self._mesh = None
+        self._index = None
+        self._samples = None
+
+    @property
+    def mesh(self) -> trimesh.Trimesh:
+        if self._mesh is None:
+            self._mesh = trimesh.Trimesh(self.vertices, self.faces, process=False)
+        return self._mesh
 
     def distance(self, points: np.ndarray) -> np.ndarray:
-        return np.sqrt(self.tree.squared_distance(self.vertices, self.faces, points)[0])
+        """Exact point-to-mesh distances (N,)."""
+        if self._tree is None:
+            self._tree = igl.AABB()
+            self._tree.init(self.vertices, self.faces)
+        return np.sqrt(self._tree.squared_distance(self.vertices, self.faces, points)[0])
 
-    def inside(self, points: np.ndarray, exact: bool) -> np.ndarray:
-        """Winding number (exact) or embree ray parity (fast, used while searching)."""
+    def _nearest_sample(self, points: np.ndarray, reach: float = np.inf) -> np.ndarray:
+        """Distance to the nearest surface sample (an upper bound of the exact distance, at
+        most COVER above it); inf beyond `reach` (far k-d queries are the slow ones)."""
+        if self._samples is None:
+            self._samples = cKDTree(_cover_samples(self.vertices, self.faces, self.COVER),
+                                    balanced_tree=False)  # builds 2x faster, queries as fast
+        return self._samples.query(points, distance_upper_bound=reach)[0]
+
+    def max_distance(self, points: np.ndarray) -> float:
+        """max(distance(points)), exact."""
+        if len(points) > self.FEW:
+            upper = self._nearest_sample(points)
+            points = points[upper >= (upper - self.COVER).max() - 1e-9]
+        return float(self.distance(points).max())
+
+    def min_distance(self, points: np.ndarray) -> float:
+        """min(distance(points)), exact."""
+        if len(points) > self.FEW:
+            reach = 3 * self.COVER  # enough when a point is that close: the others are farther
+            upper = self._nearest_sample(points, reach)
+            if not upper.min() + self.COVER <= reach:
+                upper = self._nearest_sample(points)
+            points = points[upper - self.COVER <= upper.min() + 1e-9]
+        return float(self.distance(points).min())
+
+    def inside(self, points: np.ndarray, exact: bool = True) -> np.ndarray:
+        """Exact winding number > 0.5 (signed ray crossings of the closed hand mesh; the index
+        is cached, so the fixed right hand's is reused for its labels), or embree ray parity
+        (wrong inside folds; kept for comparison)."""
         near = np.all((points > self.lo) & (points < self.hi), axis=1)  # cheap box reject
         result = np.zeros(len(points), dtype=bool)
         if near.any():
             if exact:
-                result[near] = winding_number(self.vertices, self.faces, points[near]) > 0.5
+                if self._index is None:
+                    self._index = closed_mesh_index(self.vertices, self.faces)
+                result[near] = self._index.contains(points[near])
             else:
                 result[near] = self.mesh.ray.contains_points(points[near])
         return result
+
+
+def _cover_samples(vertices: np.ndarray, faces: np.ndarray, cover: float) -> np.ndarray:
+    """The vertices plus, on each face whose longest edge L exceeds sqrt(3) * cover, a
+    barycentric grid of m = ceil(L / (sqrt(3) cover)) steps per edge: its m^2 sub-triangles
+    have edges <= L / m, and a triangle is covered by its corners within (longest edge)/sqrt(3)
+    (circumradius when acute, half the longest edge otherwise)."""
+    corners = vertices[faces]
+    longest = np.linalg.norm(corners - corners[:, [1, 2, 0]], axis=2).max(axis=1)
+    steps = np.ceil(longest / (np.sqrt(3.0) * cover)).astype(np.int64)
+    out = [vertices]
+    for m in np.unique(steps[steps > 1]):
+        i, j = np.meshgrid(np.arange(m + 1), np.arange(m + 1), indexing="ij")
+        grid = np.stack([i.ravel(), j.ravel()], axis=1)
+        grid = grid[grid.sum(axis=1) <= m] / m  # (k, 2) barycentric (b1, b2)
+        tri = corners[steps == m]
+        out.append((tri[:, None, 0] + grid[None, :, :1] * (tri[:, None, 1] - tri[:, None, 0])
+                    + grid[None, :, 1:] * (tri[:, None, 2] - tri[:, None, 0])).reshape(-1, 3))
+    return np.concatenate(out)
 
 
 def _depth_and_clearance(a: _Surface, b: _Surface, offset_b: np.ndarray,
@@ -211,19 +293,19 @@ def _depth_and_clearance(a: _Surface, b: _Surface, offset_b: np.ndarray,
             continue
         points = points[near]
         inside = surface.inside(points, exact)
-        dist = surface.distance(points)
         if inside.any():
-            depth = max(depth, float(dist[inside].max()))
+            depth = max(depth, surface.max_distance(points[inside]))
         else:
-            clearance = min(clearance, float(dist.min()))
+            clearance = min(clearance, surface.min_distance(points))
     return depth, (0.0 if depth > 0 else clearance)
 
 
 def penetration_depth(verts_a, faces_a, verts_b, faces_b) -> tuple[float, float]:
     """(max depth of either hand's vertices inside the other, clearance if none are inside).
 
-    Depth is measured on vertices with exact-enough winding numbers and point-to-mesh
-    distances; the clearance is the smallest vertex-to-surface distance between the hands.
+    Depth is measured on vertices with exact winding numbers (signed ray crossings of the
+    closed meshes) and exact point-to-mesh distances; the clearance is the smallest
+    vertex-to-surface distance between the hands.
     """
     return _depth_and_clearance(_Surface(verts_a, faces_a), _Surface(verts_b, faces_b),
                                 np.zeros(3), exact=True)
@@ -237,26 +319,44 @@ def _pose(model: HandModel, params: HandParams) -> tuple[np.ndarray, np.ndarray]
                     transl=torch.as_tensor(params.transl[side_index:side_index + 1], dtype=torch.float32),
                     scale=torch.tensor([params.scale], dtype=torch.float32),
                     finger_lengths=torch.as_tensor(params.finger_lengths[None], dtype=torch.float32),
+                    betas=None if params.betas is None else torch.as_tensor(params.betas[None], dtype=torch.float32),
                     side=side)
         verts.append(out.vertices[0].double().numpy())
         joints.append(out.joints[0].double().numpy())
     return np.stack(verts), np.stack(joints)
 
 
+def sample_betas(rng: np.random.Generator, names: tuple[str, ...]) -> np.ndarray:
+    """(K,) shape coefficients drawn from SHAPE_RANGES, in the order of `names`."""
+    unknown = [name for name in names if name not in SHAPE_RANGES]
+    if unknown:
+        raise ValueError(f"no shape range for the hand's coefficients {unknown}")
+    low, high = np.array([SHAPE_RANGES[name] for name in names]).T
+    return rng.uniform(low, high)
+
+
 def sample_interaction(rng: np.random.Generator, interaction: str, model: HandModel,
-                       max_penetration: float = 0.002, max_steps: int = 40) -> PosedPair:
-    """Sample one two-hand configuration of the given type, settled near contact."""
+                       max_penetration: float = 0.002, max_steps: int = 40,
+                       shape_space: bool = True) -> PosedPair:
+    """Sample one two-hand configuration of the given type, settled near contact.
+
+    Both hands are one person's: they share scale, finger lengths and betas. With
+    `shape_space=False` the betas are drawn all the same and then zeroed (the mean hand), so
+    the other draws, poses included, stay those of the same seed."""
     check_interaction(interaction)
     t = _template(interaction, rng)
     scale = float(rng.uniform(0.9, 1.1))
     finger_lengths = np.clip(1.0 + rng.normal(0.0, 0.04, 5), 0.9, 1.1)
+    betas = sample_betas(rng, model.shape_names)
+    if not shape_space:
+        betas = np.zeros_like(betas)
     rest = model.rest_joints.double().numpy()
     palm_centre_local = 0.5 * (rest[WRIST] + rest[MIDDLE_MCP]) * scale
     mirror = np.array([-1.0, 1.0, 1.0])
     transl = np.stack([t.palm_centres[s] - t.rotations[s] @ (palm_centre_local * (mirror if s else 1))
                        for s in range(2)])
     orient = matrix_to_axis_angle(torch.as_tensor(t.rotations)).numpy()
-    params = HandParams(t.angles, orient, transl, scale, finger_lengths)
+    params = HandParams(t.angles, orient, transl, scale, finger_lengths, betas)
     faces = (model.faces("right").numpy(), model.faces("left").numpy())
 
     # pose both hands once; the left hand then moves rigidly along the approach direction
@@ -264,8 +364,8 @@ def sample_interaction(rng: np.random.Generator, interaction: str, model: HandMo
 
     right, left = _Surface(verts[0], faces[0]), _Surface(verts[1], faces[1])
 
-    def measure(shift: float, exact: bool = False) -> tuple[float, float]:
-        return _depth_and_clearance(right, left, shift * t.approach, exact)
+    def measure(shift: float) -> tuple[float, float]:  # exact winding numbers and distances
+        return _depth_and_clearance(right, left, shift * t.approach, exact=True)
 
     shift, (depth, clearance) = 0.0, measure(0.0)
     for _ in range(max_steps):  # secant-like: move by the measured depth or clearance
@@ -276,11 +376,10 @@ def sample_interaction(rng: np.random.Generator, interaction: str, model: HandMo
         else:
             break
         depth, clearance = measure(shift)
-    # the search used ray parity; the result is verified with winding numbers
-    depth, clearance = measure(shift, exact=True)
+    # every measurement is exact, so (depth, clearance) is that of the final shift: no re-check
     while depth > max_penetration:  # guaranteed exit: far enough apart nothing penetrates
         shift += max(depth, 0.001)
-        depth, clearance = measure(shift, exact=True)
+        depth, clearance = measure(shift)
     params.transl[SIDE_LEFT] += shift * t.approach
     verts[SIDE_LEFT] += shift * t.approach
     joints[SIDE_LEFT] += shift * t.approach

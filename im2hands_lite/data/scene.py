@@ -16,16 +16,10 @@ import torch
 import trimesh
 
 from ..geometry.camera import PinholeCamera
-from ..geometry.inside import winding_number
-from ..geometry.render import random_background, render_meshes, uint8_image
+from ..geometry.inside import closed_winding_number
 from ..hand.model import HandModel
+from .appearance import BACKGROUNDS, render_sample_image
 from .interactions import INTERACTIONS, check_interaction, check_sample_label, sample_interaction
-
-# skin tones (linear-ish RGB in 0..1), light to dark; both hands of a sample share one
-SKIN_TONES = np.array([
-    [0.96, 0.80, 0.69], [0.92, 0.72, 0.58], [0.85, 0.64, 0.50], [0.76, 0.55, 0.40],
-    [0.62, 0.43, 0.30], [0.48, 0.33, 0.23], [0.36, 0.25, 0.18],
-])
 
 
 @dataclass(frozen=True)
@@ -41,9 +35,17 @@ class GeneratorConfig:
     fov_deg: tuple[float, float] = (25.0, 40.0)
     interactions: tuple[str, ...] = INTERACTIONS
     interaction_weights: tuple[float, ...] = (0.2, 0.15, 0.15, 0.15, 0.15, 0.2)
-    # render a forearm (a skin-coloured cylinder from each wrist; image only, not labelled):
-    # MediaPipe finds both hands in 25-34 % of such renders, 12 % without (docs/RESULTS.md)
-    forearms: bool = False
+    # data v2: every hand drawn from the CC0 shape space (finger diameter, finger distance, wrist
+    # circumference, palm thickness), which the keypoints do not fix; False gives the mean hand
+    # with the same poses (the draws are made either way)
+    shape_space: bool = True
+    # appearance (image only, never a label; drawn from its own random stream, see
+    # data.appearance): a forearm at each wrist (a tapered skin-coloured tube, sometimes in a
+    # sleeve; not labelled), the background ("cluttered": textures and shapes; "smooth": v1's
+    # gradients), and camera artefacts (exposure, sensor noise, blur, JPEG)
+    forearms: bool = True
+    background: str = "cluttered"
+    augment: bool = True
 
     def __post_init__(self):
         for name in self.interactions:
@@ -52,6 +54,9 @@ class GeneratorConfig:
             raise ValueError("interaction_weights must have one weight per interaction type")
         if self.image_size < 16 or self.n_queries < 2:
             raise ValueError("image_size must be >= 16 and n_queries >= 2")
+        if self.background not in BACKGROUNDS:
+            raise ValueError(f"background must be one of {list(BACKGROUNDS)}, "
+                             f"got {self.background!r}")
 
     def key(self) -> str:
         """Short stable hash of every field (cache folder name). Fields added after the first
@@ -64,7 +69,7 @@ class GeneratorConfig:
         return hashlib.sha256(blob).hexdigest()[:12]
 
 
-_ADDED_FIELD_DEFAULTS = {"forearms": False}
+_ADDED_FIELD_DEFAULTS: dict[str, object] = {}
 
 
 def forearm_mesh(joints: np.ndarray, scale: float = 1.0) -> trimesh.Trimesh:
@@ -96,6 +101,13 @@ class TwoHandSample:
     seed: int
     penetration: float  # metres, measured max depth of one hand inside the other
     faces: tuple[np.ndarray, np.ndarray] = field(default=None, repr=False)  # per side
+    # (2, K) each hand's coefficients in the kit hand's shape space (HandModel.shape_names);
+    # None where they are unknown (real data: InterHand2.6M's MANO has its own shape space)
+    betas: np.ndarray | None = None
+    # (H, W) int8: the hand part (bone 0-15, HALO's order) each hand pixel shows, -1 elsewhere;
+    # with `mask` (which hand) the dense target of the image encoder's pretraining. None where
+    # unknown
+    parts: np.ndarray | None = None
 
     def validate(self) -> "TwoHandSample":
         """Check shapes and finiteness; raises ValueError naming the offending field."""
@@ -111,6 +123,12 @@ class TwoHandSample:
                 raise ValueError(f"sample field {name!r} must have shape {shape}, got {value.shape}")
             if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
                 raise ValueError(f"sample field {name!r} contains NaN or infinite values")
+        if self.parts is not None and np.asarray(self.parts).shape != (h, w):
+            raise ValueError(f"sample field 'parts' must have shape {(h, w)}, got {np.asarray(self.parts).shape}")
+        if self.betas is not None:
+            betas = np.asarray(self.betas)
+            if betas.ndim != 2 or betas.shape[0] != 2 or not np.all(np.isfinite(betas)):
+                raise ValueError(f"sample field 'betas' must be a finite (2, K) array, got shape {betas.shape}")
         check_sample_label(self.interaction)
         if self.faces is not None:
             for hand, faces in enumerate(self.faces):
@@ -147,15 +165,19 @@ def sample_queries(rng: np.random.Generator, mesh: trimesh.Trimesh, n: int,
                    config: GeneratorConfig) -> np.ndarray:
     """HALO-style queries: uniform in the padded box + surface samples with Gaussian noise."""
     n_uniform = int(round(n * config.uniform_fraction))
-    lo, hi = mesh.bounds[0] - config.box_padding, mesh.bounds[1] + config.box_padding
+    # trimesh's bounds and area_faces, computed the same way (bit for bit) without its caches
+    tri = np.asarray(mesh.vertices).view(np.ndarray)[np.asarray(mesh.faces)]  # (F, 3, 3)
+    corners = tri.reshape(-1, 3)
+    lo, hi = corners.min(axis=0) - config.box_padding, corners.max(axis=0) + config.box_padding
     uniform = rng.uniform(lo, hi, size=(n_uniform, 3))
     # area-weighted surface samples: the wrist cap has long triangles
-    areas = mesh.area_faces
+    edges = tri[:, 1:, :] - tri[:, :2, :]
+    areas = np.sqrt((np.cross(edges[:, 0], edges[:, 1]) ** 2).sum(axis=1)) / 2.0
     face = rng.choice(len(areas), size=n - n_uniform, p=areas / areas.sum())
     r1, r2 = rng.random((2, n - n_uniform))
     flip = r1 + r2 > 1
     r1[flip], r2[flip] = 1 - r1[flip], 1 - r2[flip]
-    tri = mesh.vertices[mesh.faces[face]]
+    tri = tri[face]
     surface = tri[:, 0] + r1[:, None] * (tri[:, 1] - tri[:, 0]) + r2[:, None] * (tri[:, 2] - tri[:, 0])
     surface += rng.normal(0.0, config.surface_sigma, surface.shape)
     return np.concatenate([uniform, surface]).astype(np.float32)
@@ -172,7 +194,8 @@ def generate_sample(seed: int, config: GeneratorConfig = GeneratorConfig(),
         weights = np.asarray(config.interaction_weights, dtype=float)
         interaction = config.interactions[rng.choice(len(weights), p=weights / weights.sum())]
     with torch.no_grad():
-        pair = sample_interaction(rng, interaction, model, config.max_penetration)
+        pair = sample_interaction(rng, interaction, model, config.max_penetration,
+                                  shape_space=config.shape_space)
 
     # camera on a sphere around the pair; far enough that both hands fit in the crop
     centre = pair.vertices.reshape(-1, 3).mean(axis=0)
@@ -185,36 +208,26 @@ def generate_sample(seed: int, config: GeneratorConfig = GeneratorConfig(),
                                       elevation=rng.uniform(-60, 60), fov_deg=fov,
                                       width=config.image_size, height=config.image_size, up=up)
 
-    tone = SKIN_TONES[rng.integers(len(SKIN_TONES))] * rng.uniform(0.9, 1.1)
-    colors = [np.clip(tone * rng.uniform(0.95, 1.05, 3), 0, 1) for _ in range(2)]
-    light = rng.normal(size=3)
-    light = light / np.linalg.norm(light)
-    to_camera = camera.camera_center() - centre
-    if light @ to_camera < 0:  # keep the light on the camera's side so hands are visible
-        light = -light
-    meshes = [(pair.vertices[h], pair.faces[h]) for h in range(2)]
-    if config.forearms:  # drawn after the hands in the list: mask ids 2 and 3 (no random draws: same samples)
-        meshes += [forearm_mesh(pair.joints[h], float(pair.params.scale)) for h in range(2)]
-        colors = colors + colors
-    background = random_background(rng, config.image_size, config.image_size)
-    rendered = render_meshes(meshes, camera, colors=colors, light_dir=light,
-                             ambient=float(rng.uniform(0.25, 0.45)), background=background)
-    rendered.mask_ids[rendered.mask_ids > 1] = -1  # forearms are not hands
-    image = np.clip(rendered.image + rng.normal(0, 0.01, rendered.image.shape), 0, 1)
+    # skin, lights, background, camera artefacts: their own random stream, so the look can
+    # change without changing any label
+    look = render_sample_image(seed, pair, camera, config, part_weights=model.skin_weights.numpy())
 
     queries, occupancy = [], []
     for h in range(2):
         mesh = trimesh.Trimesh(pair.vertices[h], pair.faces[h], process=False)
         q = sample_queries(rng, mesh, config.n_queries, config)
-        # labels per hand, never on a concatenated mesh (see geometry.inside); winding numbers,
-        # since LBS folds the skin into itself at bent joints, where ray parity is wrong
-        occupancy.append(winding_number(pair.vertices[h], pair.faces[h], q.astype(np.float64)) > 0.5)
+        # labels per hand, never on a concatenated mesh (see geometry.inside); exact winding
+        # numbers (signed ray crossings of the closed hand mesh, == the solid-angle sum), since
+        # LBS folds the skin into itself at bent joints, where ray parity is wrong
+        winding = closed_winding_number(pair.vertices[h], pair.faces[h], q.astype(np.float64))
+        occupancy.append(winding > 0)  # integers: > 0 is > 0.5
         queries.append(q)
 
     p = pair.params
     return TwoHandSample(
-        image=uint8_image(image),
-        mask=rendered.mask_ids.astype(np.int8),
+        image=look.image,
+        mask=look.mask,
+        parts=look.parts,
         camera=camera,
         keypoints=pair.joints.reshape(42, 3).astype(np.float32),
         vertices=pair.vertices.astype(np.float32),
@@ -229,4 +242,5 @@ def generate_sample(seed: int, config: GeneratorConfig = GeneratorConfig(),
         seed=int(seed),
         penetration=float(pair.penetration),
         faces=pair.faces,
+        betas=np.stack([p.betas, p.betas]).astype(np.float32),  # one person: both hands alike
     )

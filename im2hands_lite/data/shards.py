@@ -18,6 +18,7 @@ ARRAY_FIELDS = ("image", "mask", "keypoints", "vertices", "queries", "occupancy"
                 "global_orient", "transl", "finger_lengths")
 SCALAR_FIELDS = ("scale", "seed", "penetration")
 FACE_FIELDS = ("faces_0", "faces_1")  # optional: per-shard faces of (right, left) meshes
+OPTIONAL_ARRAY_FIELDS = ("betas", "parts")  # stored when every sample of the shard has them
 
 
 def _shared_faces(samples: list[TwoHandSample]):
@@ -46,6 +47,12 @@ def write_shard(path: str | Path, samples: list[TwoHandSample]) -> None:
         sample.validate()
     arrays = {name: np.stack([getattr(s, name) for s in samples]) for name in ARRAY_FIELDS}
     arrays.update({name: np.array([getattr(s, name) for s in samples]) for name in SCALAR_FIELDS})
+    for name in OPTIONAL_ARRAY_FIELDS:
+        present = [getattr(s, name) is not None for s in samples]
+        if any(present) and not all(present):
+            raise ValueError(f"all samples of a shard must have {name!r}, or none")
+        if all(present):
+            arrays[name] = np.stack([np.asarray(getattr(s, name)) for s in samples])
     faces = _shared_faces(samples)
     if faces is not None:  # meshes other than the kit's hand (InterHand2.6M's MANO): stored once per shard
         arrays["faces_0"], arrays["faces_1"] = faces
@@ -125,6 +132,7 @@ def sample_from_shard(shard: dict, index: int) -> TwoHandSample:
     camera = PinholeCamera(K=shard["K"][index], R=shard["R"][index], t=shard["t"][index],
                            width=width, height=height)
     fields = {name: shard[name][index] for name in ARRAY_FIELDS}
+    fields.update({name: shard[name][index] for name in OPTIONAL_ARRAY_FIELDS if name in shard})
     faces = (shard["faces_0"].astype(np.int64), shard["faces_1"].astype(np.int64)) if "faces_0" in shard else None
     return TwoHandSample(camera=camera, interaction=shard["interactions"][index],
                          scale=float(shard["scale"][index]), seed=int(shard["seed"][index]),

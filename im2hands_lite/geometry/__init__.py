@@ -11,6 +11,9 @@ from .camera import (
     pixels_to_grid_sample_coords,
 )
 from .inside import (
+    ClosedMeshIndex,
+    closed_mesh_index,
+    closed_winding_number,
     contains,
     is_watertight,
     is_winding_consistent,
@@ -36,6 +39,9 @@ from .rotations import (
 )
 
 __all__ = [
+    "ClosedMeshIndex",
+    "closed_mesh_index",
+    "closed_winding_number",
     "PinholeCamera",
     "intrinsics_from_fov",
     "pixels_to_grid_sample_coords",

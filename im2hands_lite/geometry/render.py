@@ -1,7 +1,8 @@
 """CPU ray-casting renderer for a few triangle meshes (e.g. two hands).
 
 One primary ray per pixel centre (see `camera` for the pixel convention), first hit only,
-Lambert shading with smooth (barycentrically interpolated) vertex normals. Intersections
+Lambert shading (one or several directional lights plus ambient, optionally a Blinn-Phong
+highlight) with smooth (barycentrically interpolated) vertex normals. Intersections
 come from embree through trimesh when `embreex` is installed, otherwise from trimesh's
 pure-python intersector (much slower; a warning says so once).
 
@@ -55,13 +56,15 @@ class RenderResult:
     the index of the mesh whose surface the pixel's ray hits first. `depth`: (H, W) float32
     camera-frame z (metres, OpenCV z forward) of the first hit, `inf` on background.
     `normals`: (H, W, 3) float32 world-space unit shading normals, oriented towards the
-    camera (zeros on background), or None if not requested.
+    camera (zeros on background), or None if not requested. `face_ids`: (H, W) int32, the
+    index of the hit triangle within its own mesh's faces, -1 for background.
     """
 
     image: np.ndarray
     mask_ids: np.ndarray
     depth: np.ndarray
     normals: np.ndarray | None = None
+    face_ids: np.ndarray | None = None
 
 
 def _mesh_arrays(mesh: MeshLike, index: int) -> tuple[np.ndarray, np.ndarray]:
@@ -167,18 +170,30 @@ def render_meshes(
     background: np.ndarray | None = None,
     return_normals: bool = False,
     smooth: bool = True,
+    lights: Sequence[tuple[Sequence[float] | np.ndarray | None, float | Sequence[float]]]
+    | None = None,
+    specular: float = 0.0,
+    shininess: float = 32.0,
 ) -> RenderResult:
     """Ray-cast `meshes` through every pixel centre of `camera` -> `RenderResult`.
 
     `meshes`: a list of M meshes, `trimesh.Trimesh` or (vertices (V, 3), faces (F, 3))
     pairs, in world coordinates (metres); the image is `camera.height × camera.width`.
-    `colors`: M RGB triples in [0, 1], default `DEFAULT_COLORS`. `light_dir`: (3,) world
-    direction *pointing towards the light*; None means a head-light (light at the camera),
-    which lights every visible surface regardless of the viewpoint. `ambient`: ambient
-    fraction in [0, 1]; shade = color * (ambient + (1 - ambient) * max(n·l, 0)).
+    `colors`: M RGB triples in [0, 1], default `DEFAULT_COLORS`; an entry may instead be a
+    (V, 3) array, one colour per vertex of its mesh, interpolated across each triangle.
+    `light_dir`: (3,) world direction *pointing towards the light*; None means a head-light
+    (light at the camera), which lights every visible surface regardless of the viewpoint.
+    `ambient`: ambient fraction in [0, 1]; shade = color * (ambient + (1 - ambient) * max(n·l, 0)).
     `background`: (H, W, 3) float image in [0, 1] shown where no mesh is hit; None means
     black. `return_normals` also returns the per-pixel shading normals; `smooth`
     interpolates vertex normals (True) or uses flat face normals.
+
+    Several lights: `lights` = [(direction towards the light or None for a head-light,
+    intensity (a float or an RGB triple)), ...] replaces `light_dir`, and then
+    shade = color * (ambient + sum_k I_k max(n·l_k, 0)) (the single-light formula above is the
+    case lights = [(light_dir, 1 - ambient)]). `specular` > 0 adds a white Blinn-Phong
+    highlight, specular * sum_k I_k max(n·h_k, 0)^shininess with h_k the half vector between
+    the light and the camera, for the legacy single light too; 0 (the default) adds nothing.
 
     Shading is two-sided: normals are flipped to face the camera (decided by the geometric
     face normal), so open meshes and back faces are lit like front faces instead of
@@ -188,14 +203,36 @@ def render_meshes(
         raise ValueError("meshes must contain at least one mesh")
     if colors is None:
         colors = [DEFAULT_COLORS[i % len(DEFAULT_COLORS)] for i in range(len(meshes))]
-    color_array = np.asarray(colors, dtype=np.float64)
-    if color_array.shape != (len(meshes), 3):
-        raise ValueError(f"colors must have shape ({len(meshes)}, 3), got {color_array.shape}")
-    if not np.all((color_array >= 0) & (color_array <= 1)):
-        raise ValueError("colors must be in [0, 1] (NaN is not allowed)")
+    if len(colors) != len(meshes):
+        raise ValueError(f"colors must have shape ({len(meshes)}, 3), got {len(colors)} colours")
+    color_list = [np.asarray(c, dtype=np.float64) for c in colors]
+    per_vertex = any(c.ndim == 2 for c in color_list)
+    for c in color_list:
+        if c.shape[-1:] != (3,) or c.ndim > 2:
+            raise ValueError(
+                f"colors must have shape ({len(meshes)}, 3) (or (V, 3) per mesh), got {c.shape}"
+            )
+        if not np.all((c >= 0) & (c <= 1)):
+            raise ValueError("colors must be in [0, 1] (NaN is not allowed)")
+    color_array = None if per_vertex else np.stack(color_list)
     if not 0.0 <= ambient <= 1.0:
         raise ValueError(f"ambient must be in [0, 1], got {ambient}")
-    light_unit = None if light_dir is None else _unit_vector(light_dir, "light_dir")
+    if not (np.isfinite(specular) and specular >= 0.0 and np.isfinite(shininess)
+            and shininess > 0.0):
+        raise ValueError(f"specular must be >= 0 and shininess > 0, got {specular} and {shininess}")
+    if lights is None:
+        light_list = [(None if light_dir is None else _unit_vector(light_dir, "light_dir"),
+                       np.full(3, 1.0 - ambient))]
+    else:
+        if light_dir is not None:
+            raise ValueError("give either light_dir or lights, not both")
+        light_list = []
+        for k, (direction, intensity) in enumerate(lights):
+            unit = None if direction is None else _unit_vector(direction, f"lights[{k}] direction")
+            rgb = np.broadcast_to(np.asarray(intensity, dtype=np.float64), (3,)).copy()
+            if not np.all(np.isfinite(rgb) & (rgb >= 0)):
+                raise ValueError(f"lights[{k}] intensity must be finite and >= 0, got {intensity}")
+            light_list.append((unit, rgb))
     height, width = camera.height, camera.width
     if background is None:
         image = np.zeros((height * width, 3), dtype=np.float32)
@@ -210,13 +247,23 @@ def render_meshes(
         image = background.reshape(-1, 3).copy()
 
     # One combined mesh, plus a triangle -> mesh-id lookup.
-    vertex_blocks, face_blocks, face_mesh_ids = [], [], []
+    vertex_blocks, face_blocks, face_mesh_ids, local_face_ids = [], [], [], []
     vertex_offset = 0
+    vertex_colors = []
     for index, mesh in enumerate(meshes):
         vertices, faces = _mesh_arrays(mesh, index)
         vertex_blocks.append(vertices)
+        if per_vertex:
+            c = color_list[index]
+            if c.ndim == 2 and c.shape[0] != len(vertices):
+                raise ValueError(
+                    f"colors[{index}] must have one colour per vertex ({len(vertices)}), "
+                    f"got {c.shape[0]}"
+                )
+            vertex_colors.append(np.broadcast_to(c, (len(vertices), 3)))
         face_blocks.append(faces + vertex_offset)
         face_mesh_ids.append(np.full(len(faces), index, dtype=np.int16))
+        local_face_ids.append(np.arange(len(faces), dtype=np.int32))
         vertex_offset += len(vertices)
     # process=False: never merge vertices across meshes or drop faces, so
     # triangle indices stay aligned with face_mesh_ids.
@@ -224,8 +271,10 @@ def render_meshes(
         np.concatenate(vertex_blocks), np.concatenate(face_blocks), process=False
     )
     face_to_mesh = np.concatenate(face_mesh_ids)
+    face_to_local = np.concatenate(local_face_ids)
 
     mask_ids = np.full(height * width, -1, dtype=np.int16)
+    face_ids = np.full(height * width, -1, dtype=np.int32)
     depth = np.full(height * width, np.inf, dtype=np.float32)
     normals_out = np.zeros((height * width, 3), dtype=np.float32) if return_normals else None
 
@@ -246,6 +295,7 @@ def render_meshes(
             # Camera z = distance * (ray direction · optical axis).
             depth[hit_rays] = distance * (hit_directions @ camera.R[2])
             mask_ids[hit_rays] = face_to_mesh[triangles_hit]
+            face_ids[hit_rays] = face_to_local[triangles_hit]
 
             face_normals = combined.face_normals[triangles_hit]
             if smooth:
@@ -262,10 +312,27 @@ def render_meshes(
             facing_away = np.einsum("ij,ij->i", face_normals, hit_directions) > 0
             normals = np.where(facing_away[:, None], -normals, normals)
 
-            towards_light = -hit_directions if light_unit is None else light_unit
-            lambert = np.clip(np.sum(normals * towards_light, axis=-1), 0.0, 1.0)
-            shade = ambient + (1.0 - ambient) * lambert
-            image[hit_rays] = color_array[mask_ids[hit_rays]] * shade[:, None]
+            towards_camera = -hit_directions
+            shade = np.full((len(hit_rays), 3), ambient)
+            highlight = np.zeros((len(hit_rays), 3)) if specular > 0 else None
+            for light_unit, intensity in light_list:
+                towards_light = towards_camera if light_unit is None else light_unit
+                lambert = np.clip(np.sum(normals * towards_light, axis=-1), 0.0, 1.0)
+                shade += lambert[:, None] * intensity
+                if highlight is not None:
+                    half = towards_light + towards_camera
+                    half /= np.maximum(np.linalg.norm(half, axis=-1, keepdims=True), 1e-12)
+                    n_dot_h = np.clip(np.sum(normals * half, axis=-1), 0.0, 1.0)
+                    lit = np.where(lambert > 0, n_dot_h**shininess, 0.0)
+                    highlight += lit[:, None] * intensity
+            if color_array is not None:
+                albedo = color_array[mask_ids[hit_rays]]
+            else:  # per-vertex colours, interpolated like the normals
+                corner_colors = np.concatenate(vertex_colors)[combined.faces[triangles_hit]]
+                albedo = np.einsum("ki,kij->kj", barycentrics, corner_colors)
+            image[hit_rays] = albedo * shade
+            if highlight is not None:
+                image[hit_rays] += specular * highlight
             if normals_out is not None:
                 normals_out[hit_rays] = normals
 
@@ -274,6 +341,7 @@ def render_meshes(
         mask_ids=mask_ids.reshape(height, width),
         depth=depth.reshape(height, width),
         normals=None if normals_out is None else normals_out.reshape(height, width, 3),
+        face_ids=face_ids.reshape(height, width),
     )
 
 

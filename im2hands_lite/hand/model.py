@@ -1,8 +1,10 @@
 """HandModel: batched linear blend skinning of the CC0 hand asset, in torch.
 
 Pose = a global rotation (axis-angle) + translation + per finger joint (flexion, abduction,
-twist) angles relative to the asset's rest pose, clamped to anatomical limits. Shape = an
-overall scale and a length factor per finger. Left hands are the mirror image (x -> -x in the
+twist) angles relative to the asset's rest pose, clamped to anatomical limits. Shape = `betas`
+(the asset's CC0 shape space, like MANO's beta: finger diameter, finger distance, wrist
+circumference, palm thickness, each in [-1, 1]; the rest joints are regressed from the shaped
+vertices, as in MANO), an overall scale and a length factor per finger. Left hands are the mirror image (x -> -x in the
 hand's own frame, faces re-wound) of the right hand with the same finger angles, so the same
 angles give mirrored poses.
 
@@ -114,6 +116,13 @@ class HandModel(nn.Module):
         self.register_buffer("faces_right", faces, persistent=False)
         self.register_buffer("faces_left", faces[:, [0, 2, 1]].contiguous(), persistent=False)
         self.register_buffer("tip_ids", torch.as_tensor(asset.fingertip_vertex_ids), persistent=False)
+        self.register_buffer("shapedirs", f32(asset.shapedirs), persistent=False)  # (K, 2, V, 3)
+        self.register_buffer("joint_regressor", f32(asset.joint_regressor), persistent=False)
+        self.shape_names = asset.shape_names
+
+    @property
+    def n_betas(self) -> int:
+        return len(self.shape_names)
 
     @property
     def n_vertices(self) -> int:
@@ -132,12 +141,14 @@ class HandModel(nn.Module):
         finger_lengths: Tensor | None = None,
         side: str = "right",
         clamp: bool = True,
+        betas: Tensor | None = None,
     ) -> HandOutput:
         """Pose a batch of hands.
 
         finger_angles: (B, 15, 3) (flexion, abduction, twist) per finger joint, radians.
         global_orient: (B, 3) axis-angle applied about the wrist; transl: (B, 3) wrist position.
         scale: (B,) overall size factor; finger_lengths: (B, 5) length factor per finger.
+        betas: (B, K) shape coefficients in [-1, 1] (`shape_names`); None is the mean hand.
         """
         _check_side(side)
         if not isinstance(finger_angles, Tensor) or finger_angles.ndim != 3:
@@ -161,8 +172,10 @@ class HandModel(nn.Module):
             raise ValueError("scale and finger_lengths must be positive")
         if clamp:
             finger_angles = clamp_finger_angles(finger_angles)
+        rest = self.shaped_vertices(batch, betas)  # (B, V, 3)
+        rest_joints = self.joint_regressor @ rest  # (B, 21, 3)
 
-        rot_shape, trans_shape, heads = self._shape_transforms(finger_lengths)
+        rot_shape, trans_shape, heads = self._shape_transforms(finger_lengths, rest_joints)
         local = self._local_rotations(finger_angles)
         bone_rot, bone_trans = self._forward_kinematics(local, heads)
         # one affine map per bone: shape first, then pose
@@ -170,7 +183,7 @@ class HandModel(nn.Module):
         m_trans = (bone_rot @ trans_shape.unsqueeze(-1)).squeeze(-1) + bone_trans
         affine = torch.cat([m_rot, m_trans.unsqueeze(-1)], dim=-1).reshape(batch, N_BONES, 12)
         blended = torch.einsum("vj,njk->nvk", self.skin_weights, affine).reshape(batch, -1, 3, 4)
-        verts = (blended[..., :3] @ ref.unsqueeze(-1)).squeeze(-1) + blended[..., 3]
+        verts = (blended[..., :3] @ rest.unsqueeze(-1)).squeeze(-1) + blended[..., 3]
 
         joints = ref.new_zeros(batch, N_JOINTS, 3)
         for finger in range(5):
@@ -179,7 +192,8 @@ class HandModel(nn.Module):
                 head = (bone_rot[:, bone] @ heads[:, bone].unsqueeze(-1)).squeeze(-1)
                 joints[:, base_joint(finger) - segment] = head + bone_trans[:, bone]
             joints[:, tip_joint(finger)] = verts[:, self.tip_ids[finger]]
-        joints[:, WRIST] = bone_trans[:, 0]
+        # the palm bone is not posed by finger angles: the wrist stays where the shape put it
+        joints[:, WRIST] = (bone_rot[:, 0] @ heads[:, 0].unsqueeze(-1)).squeeze(-1) + bone_trans[:, 0]
 
         verts = verts * scale[:, None, None]
         joints = joints * scale[:, None, None]
@@ -191,21 +205,39 @@ class HandModel(nn.Module):
         joints = joints @ world_rot.transpose(1, 2) + transl[:, None]
         return HandOutput(vertices=verts, joints=joints, faces=self.faces(side))
 
-    def _shape_transforms(self, finger_lengths: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Per-bone affine maps that stretch each phalanx along its axis, and the new heads."""
+    def shaped_vertices(self, batch: int, betas: Tensor | None = None) -> Tensor:
+        """(B, V, 3) rest-pose vertices of the shape `betas` (B, K); None: the mean hand."""
+        ref = self.rest_vertices
+        if betas is None:
+            return ref.expand(batch, -1, -1)
+        _check("betas", betas, (batch, self.n_betas))
+        betas = betas.to(ref)
+        if (betas.abs() > 1.0 + 1e-6).any():
+            raise ValueError("betas must lie in [-1, 1] (the range of the shape targets)")
+        # MakeHuman's modifier rule: a negative coefficient adds the `decr` target, a positive one `incr`
+        offsets = (torch.einsum("bk,kvc->bvc", (-betas).clamp(min=0), self.shapedirs[:, 0])
+                   + torch.einsum("bk,kvc->bvc", betas.clamp(min=0), self.shapedirs[:, 1]))
+        return ref + offsets
+
+    def _shape_transforms(self, finger_lengths: Tensor, rest_joints: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Per-bone affine maps that stretch each phalanx along its axis, and the new heads.
+
+        rest_joints: (B, 21, 3) joints of the shaped rest hand. The bone axes stay the mean
+        hand's (the shape moves joints by a few millimetres, turning no bone noticeably)."""
         batch = finger_lengths.shape[0]
         eye = torch.eye(3, dtype=finger_lengths.dtype, device=finger_lengths.device)
         lengths = torch.cat([finger_lengths.new_ones(batch, 1),
                              finger_lengths.repeat_interleave(3, dim=1)], dim=1)  # (B, 16)
         outer = self.bone_dirs[:, :, None] * self.bone_dirs[:, None, :]  # (16, 3, 3)
         rot = eye + (lengths[..., None, None] - 1.0) * outer  # (B, 16, 3, 3)
-        heads = self.bone_heads.expand(batch, -1, -1).clone()
+        rest_heads = rest_joints[:, list(BONE_HEADS)]  # (B, 16, 3)
+        heads = rest_heads.clone()
         for finger in range(5):
             for segment in (1, 2):
                 bone = 1 + 3 * finger + segment
-                step = self.bone_heads[bone] - self.bone_heads[bone - 1]
+                step = rest_heads[:, bone] - rest_heads[:, bone - 1]
                 heads[:, bone] = heads[:, bone - 1] + lengths[:, bone - 1, None] * step
-        trans = heads - (rot @ self.bone_heads.unsqueeze(-1)).squeeze(-1)
+        trans = heads - (rot @ rest_heads.unsqueeze(-1)).squeeze(-1)
         return rot, trans, heads
 
     def _local_rotations(self, finger_angles: Tensor) -> Tensor:

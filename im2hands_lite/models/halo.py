@@ -40,6 +40,10 @@ class HaloConfig:
     # True: start the image feature's weights at zero, so that an untrained I is exactly HALO
     # and the image enters only as far as it lowers the loss (docs/DECISIONS.md)
     zero_init_image: bool = True
+    # an oracle, not the paper's model: each hand's true shape coefficients (the data's `betas`,
+    # this many) join every part's input. HALO with them against HALO without, on data v2, is
+    # the headroom an image model can win back (docs/DATA.md)
+    shape_dim: int = 0
     negative_slope: float = 0.01  # LeakyReLU
     # bone-local coordinates are multiplied by this before the part MLPs: a phalanx is ~0.05
     # normalised units wide, and O(1) inputs train much faster (docs/DECISIONS.md)
@@ -48,8 +52,8 @@ class HaloConfig:
     def __post_init__(self):
         if self.length_embed_dim + self.translation_dim + 4 != PART_INPUT:
             raise ValueError(f"part inputs must total {PART_INPUT} (3 + 1 + embed + translation)")
-        if self.n_hidden_layers < 2 or self.hidden < 1 or self.image_feature_dim < 0:
-            raise ValueError("need >= 2 hidden layers, hidden >= 1 and image_feature_dim >= 0")
+        if self.n_hidden_layers < 2 or self.hidden < 1 or self.image_feature_dim < 0 or self.shape_dim < 0:
+            raise ValueError("need >= 2 hidden layers, hidden >= 1, image_feature_dim >= 0 and shape_dim >= 0")
 
     @classmethod
     def fast(cls, **overrides) -> "HaloConfig":
@@ -118,7 +122,7 @@ class HaloModel(nn.Module):
             nn.Linear(N_BONES, c.length_embed_hidden), nn.LeakyReLU(c.negative_slope),
             nn.Linear(c.length_embed_hidden, c.length_embed_dim))
         self.translation_proj = nn.Linear(N_BONES * 3, c.translation_dim)
-        self.first = PartLinear(N_BONES, PART_INPUT, c.hidden)
+        self.first = PartLinear(N_BONES, PART_INPUT + c.shape_dim, c.hidden)
         self.joined = PartLinear(N_BONES, c.hidden, c.hidden)
         self.hidden_layers = nn.ModuleList(
             PartLinear(N_BONES, c.hidden, c.hidden) for _ in range(c.n_hidden_layers - 2))
@@ -133,9 +137,11 @@ class HaloModel(nn.Module):
         self._register_load_state_dict_pre_hook(self._split_joined_weight)
 
     def forward(self, queries: Tensor, keypoints: Tensor, is_left: Tensor,
-                image_features: Tensor | None = None, frames: HandFrames | None = None) -> HaloOutput:
+                image_features: Tensor | None = None, frames: HandFrames | None = None,
+                betas: Tensor | None = None) -> HaloOutput:
         """queries (B, N, 3) world; keypoints (B, 21, 3) world; is_left (B,) bool;
-        image_features (B, N, image_feature_dim) or None (only when image_feature_dim is 0)."""
+        image_features (B, N, image_feature_dim) or None (only when image_feature_dim is 0);
+        betas (B, shape_dim), only for the shape oracle (shape_dim > 0)."""
         if queries.ndim != 3 or queries.shape[-1] != 3 or queries.shape[0] != keypoints.shape[0]:
             raise ValueError(f"queries must be (B, N, 3) with B = {keypoints.shape[0]}, "
                              f"got {tuple(queries.shape)}")
@@ -146,11 +152,12 @@ class HaloModel(nn.Module):
         batch, parts, n, _ = local.shape
         lengths = frames.bone_lengths
         shape_code = torch.cat([self.length_embed(lengths),
-                                self.translation_proj(frames.canonical_heads.flatten(1))], dim=-1)
+                                self.translation_proj(frames.canonical_heads.flatten(1)),
+                                *self._oracle_betas(betas, batch)], dim=-1)
         x = torch.cat([local, lengths[:, :, None, None].expand(batch, parts, n, 1),
                        shape_code[:, None, None].expand(batch, parts, n, shape_code.shape[-1])], -1)
         # parts first: (16, B * N, features), so every layer is one batched matmul
-        x = x.transpose(0, 1).reshape(parts, batch * n, PART_INPUT)
+        x = x.transpose(0, 1).reshape(parts, batch * n, PART_INPUT + self.config.shape_dim)
         act = lambda t: F.leaky_relu(t, self.config.negative_slope)  # noqa: E731
         h = act(self.first(x))
         width = self.config.image_feature_dim
@@ -170,6 +177,17 @@ class HaloModel(nn.Module):
         occupancy = torch.sigmoid(logits).amax(dim=1)
         return HaloOutput(occupancy=occupancy, part_logits=logits, frames=frames)
 
+    def _oracle_betas(self, betas: Tensor | None, batch: int) -> list[Tensor]:
+        width = self.config.shape_dim
+        if not width:
+            if betas is not None:
+                raise ValueError("this HALO has shape_dim = 0 but betas were given")
+            return []
+        if betas is None or betas.shape != (batch, width):
+            raise ValueError(f"the shape oracle needs betas of shape ({batch}, {width}), got "
+                             f"{None if betas is None else tuple(betas.shape)}; only the kit's own data has them")
+        return [betas]
+
     def _split_joined_weight(self, state_dict, prefix, *args) -> None:
         """Checkpoints from before the split hold one `joined` weight over [hidden; feature]."""
         weight = state_dict.get(prefix + "joined.weight")
@@ -184,8 +202,13 @@ class HaloModel(nn.Module):
     def predict(self, batch: dict[str, Tensor]) -> HaloOutput:
         """Both hands of a data batch (keypoints (S, 42, 3), queries (S, 2, N, 3)) -> rows
         2s (right) and 2s + 1 (left), as `stack_hands` orders them."""
-        keypoints, queries, is_left = stack_hands(batch["keypoints"], batch["queries"])
-        return self(queries, keypoints, is_left)
+        if not self.config.shape_dim:
+            keypoints, queries, is_left = stack_hands(batch["keypoints"], batch["queries"])
+            return self(queries, keypoints, is_left)
+        if "betas" not in batch:
+            raise ValueError("the shape oracle needs the batch's 'betas'; only the kit's own data has them")
+        keypoints, queries, betas, is_left = stack_hands(batch["keypoints"], batch["queries"], batch["betas"])
+        return self(queries, keypoints, is_left, betas=betas)
 
     def occupancy_function(self, item: dict[str, Tensor], hand: int):
         """fn(points (N, 3) world) -> (N,) occupancy of one hand (0 right, 1 left) of one
@@ -194,6 +217,8 @@ class HaloModel(nn.Module):
         keypoints = item["keypoints"][21 * hand:21 * hand + 21][None].to(device)
         left = torch.tensor([hand == 1], device=device)
         frames = self.frames(keypoints, left)
-        return lambda points: self(points[None].to(device), keypoints, left, frames=frames).occupancy[0]
+        oracle = {"betas": item["betas"][hand][None].to(device)} if self.config.shape_dim else {}
+        return lambda points: self(points[None].to(device), keypoints, left, frames=frames,
+                                   **oracle).occupancy[0]
 
 

@@ -152,7 +152,7 @@ PROFILES: dict[str, Profile] = {
         "k": KeypointRefinerTrainSettings(steps=3000, train_samples=2048),
         "r": TwoHandRefinerTrainSettings(steps=600, train_samples=256),
     }),
-    "colab": Profile("colab", image_size=128, data_queries=4096, test_samples=64, models={
+    "colab": Profile("colab", image_size=256, data_queries=4096, test_samples=64, models={
         "halo": OccupancyTrainSettings(steps=6000, batch_size=8, lr=3e-4, n_queries=2048, train_samples=4096),
         "i": OccupancyTrainSettings(steps=6000, batch_size=8, lr=3e-4, n_queries=2048, train_samples=4096),
         "estimator": EstimatorTrainSettings(steps=8000, batch_size=32, lr=3e-4, train_samples=4096),
