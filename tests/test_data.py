@@ -1,6 +1,7 @@
 """The synthetic two-hand generator, its labels, shards and Dataset."""
 import dataclasses
 import hashlib
+import json
 
 import igl
 import numpy as np
@@ -216,3 +217,23 @@ def test_appearance_switches_change_the_image_only_and_the_cache_key():
     no_arms = generate_sample(20_000_001, dataclasses.replace(v2, forearms=False))
     arms = generate_sample(20_000_001, v2)
     assert (arms.mask >= 0).sum() <= (no_arms.mask >= 0).sum()  # a forearm may hide a hand, never add one
+
+
+def test_a_cache_written_before_v2_reads_as_what_it_holds(tmp_path):
+    """A config.json without the v2 fields was written by the v1 generator: the mean hand, a smooth
+    background, no artefacts, no forearms (unless it says so), not today's defaults."""
+    from im2hands_lite.data.dataset import load_config
+
+    v1 = {"image_size": 128, "n_queries": 4096, "uniform_fraction": 0.5, "surface_sigma": 0.004,
+          "box_padding": 0.02, "max_penetration": 0.002, "fov_deg": [25.0, 40.0]}
+    (tmp_path / "config.json").write_text(json.dumps(v1))
+    config = load_config(tmp_path)
+    assert (config.shape_space, config.forearms, config.background, config.augment) == (False, False, "smooth", False)
+    (tmp_path / "config.json").write_text(json.dumps(v1 | {"forearms": True}))
+    assert load_config(tmp_path).forearms is True
+    v2 = dataclasses.asdict(GeneratorConfig(image_size=64))
+    (tmp_path / "config.json").write_text(json.dumps(v2))
+    assert load_config(tmp_path) == GeneratorConfig(image_size=64)
+    (tmp_path / "config.json").write_text(json.dumps(v2 | {"sky_colour": "blue"}))
+    with pytest.raises(ValueError, match="does not know: \\['sky_colour'\\]"):
+        load_config(tmp_path)

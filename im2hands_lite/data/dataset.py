@@ -95,10 +95,20 @@ def generate_split(root: str | Path, split: str, n_samples: int,
     return base / split
 
 
+# What the generator did before a field existed: a config.json written then lacks the field, and
+# reading it with today's default would describe another data set (v1 had the mean hand only, a
+# smooth background, no camera artefacts and no forearms unless asked)
+FIELDS_BEFORE_V2 = {"shape_space": False, "forearms": False, "background": "smooth", "augment": False}
+
+
 def load_config(directory: str | Path) -> GeneratorConfig:
+    """The GeneratorConfig a cache folder was written with (its config.json)."""
     raw = json.loads((Path(directory) / "config.json").read_text())
     raw = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}
-    return GeneratorConfig(**raw)
+    unknown = set(raw) - {f.name for f in dataclasses.fields(GeneratorConfig)}
+    if unknown:
+        raise ValueError(f"{Path(directory) / 'config.json'} has fields this kit does not know: {sorted(unknown)}")
+    return GeneratorConfig(**{**FIELDS_BEFORE_V2, **raw})
 
 
 class TwoHandDataset(Dataset):
