@@ -87,7 +87,7 @@ def test_evaluation_never_imports_training():
 
 
 def test_every_kind_has_a_config_constructors_settings_and_a_step_loss():
-    assert set(MODEL_KINDS) == set(SETTINGS_CLASSES) == set(STEP_LOSSES) == {"halo", "i", "k", "estimator", "r"}
+    assert set(MODEL_KINDS) == set(SETTINGS_CLASSES) == set(STEP_LOSSES) == {"halo", "i", "k", "estimator", "r", "encoder"}
     for name, kind in MODEL_KINDS.items():
         for backbone in ("fast", "paper"):
             assert isinstance(kind.config(backbone), kind.config_class)

@@ -18,6 +18,7 @@ from torch import nn
 from ..checkpoints import SHIPPED, CheckpointError, config_from_dict, load_checkpoint
 from .estimator import EstimatorConfig, KeypointEstimator
 from .halo import HaloConfig, HaloModel
+from .image_encoder import ImageEncoderConfig, ImageEncoderPretrainer
 from .initial import InitialConfig, InitialOccupancyNet
 from .keypoint_refiner import KeypointRefiner, KeypointRefinerConfig
 from .two_hand_refiner import TwoHandRefiner, TwoHandRefinerConfig
@@ -60,6 +61,8 @@ MODEL_KINDS: dict[str, ModelKind] = {kind.name: kind for kind in (
     ModelKind("estimator", "keypoint estimator", EstimatorConfig, KeypointEstimator, "estimator"),
     ModelKind("r", "two-hand refinement R", TwoHandRefinerConfig, TwoHandRefiner, "r",
               legacy_names=("two_hand_refiner",)),
+    ModelKind("encoder", "image encoder pretraining (ImgEnc + dense heads)", ImageEncoderConfig,
+              ImageEncoderPretrainer, "image_encoder"),
 )}
 
 

@@ -12,11 +12,13 @@ from torch.nn import functional as F
 
 from ..data.noise import add_keypoint_noise
 from ..models.estimator import estimator_loss, estimator_targets
+from ..models.image_encoder import dense_targets, image_encoder_loss
 from ..models.keypoint_refiner import keypoint_loss
 from ..models.two_hand_refiner import two_hand_refiner_loss
 from .settings import (
     SETTINGS_CLASSES,
     EstimatorTrainSettings,
+    ImageEncoderTrainSettings,
     KeypointRefinerTrainSettings,
     OccupancyTrainSettings,
     TrainSettings,
@@ -94,9 +96,19 @@ def two_hand_refiner_step_loss(settings: TwoHandRefinerTrainSettings) -> StepLos
     return step_loss
 
 
+def image_encoder_step_loss(settings: ImageEncoderTrainSettings) -> StepLoss:
+    """ImgEnc pretraining: side / part cross-entropy, keypoint heatmaps, betas (models/image_encoder.py)."""
+    def step_loss(model, batch, generator):
+        out = model.predict(batch)
+        targets = dense_targets(batch, model.image_encoder.output_stride, model.config.heatmap_sigma)
+        loss, terms = image_encoder_loss(out, targets, model.config)
+        return loss, terms
+    return step_loss
+
+
 STEP_LOSSES: dict[str, Callable[..., StepLoss]] = {
     "halo": occupancy_step_loss, "i": occupancy_step_loss, "k": keypoint_refiner_step_loss,
-    "estimator": estimator_step_loss, "r": two_hand_refiner_step_loss,
+    "estimator": estimator_step_loss, "r": two_hand_refiner_step_loss, "encoder": image_encoder_step_loss,
 }
 
 

@@ -124,7 +124,7 @@ def build_data(spec: RunSpec, profile: Profile, settings: TrainSettings, device:
     indices = range(settings.train_samples)
     if spec.model in ("halo", "i"):
         return torch.utils.data.Subset(TwoHandDataset(directory, "train"), indices)
-    if spec.model in ("k", "estimator"):  # no queries needed
+    if spec.model in ("k", "estimator", "encoder"):  # no queries needed
         return torch.utils.data.Subset(TwoHandDataset(directory, "train", n_queries=2), indices)
     initial_path = Path(spec.initial_checkpoint) if spec.initial_checkpoint else shipped_path("i")
     initial = load_model(initial_path, "i").to(device)

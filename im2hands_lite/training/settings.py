@@ -104,9 +104,17 @@ class TwoHandRefinerTrainSettings(TrainSettings):
             raise ValueError(f"n_queries must be >= 2, got {self.n_queries}")
 
 
+@dataclass(frozen=True)
+class ImageEncoderTrainSettings(TrainSettings):
+    """ImgEnc pretraining on dense targets (side, part, heatmaps, betas; weights in its config)."""
+
+    batch_size: int = 8
+    train_samples: int = 2048
+
+
 SETTINGS_CLASSES: dict[str, type[TrainSettings]] = {
     "halo": OccupancyTrainSettings, "i": OccupancyTrainSettings, "k": KeypointRefinerTrainSettings,
-    "estimator": EstimatorTrainSettings, "r": TwoHandRefinerTrainSettings,
+    "estimator": EstimatorTrainSettings, "r": TwoHandRefinerTrainSettings, "encoder": ImageEncoderTrainSettings,
 }
 MODELS = tuple(SETTINGS_CLASSES)
 
@@ -151,6 +159,7 @@ PROFILES: dict[str, Profile] = {
         "estimator": EstimatorTrainSettings(steps=4000, train_samples=2048),
         "k": KeypointRefinerTrainSettings(steps=3000, train_samples=2048),
         "r": TwoHandRefinerTrainSettings(steps=600, train_samples=256),
+        "encoder": ImageEncoderTrainSettings(steps=3000),
     }),
     "colab": Profile("colab", image_size=256, data_queries=4096, test_samples=64, models={
         "halo": OccupancyTrainSettings(steps=6000, batch_size=8, lr=3e-4, n_queries=2048, train_samples=4096),
@@ -158,6 +167,7 @@ PROFILES: dict[str, Profile] = {
         "estimator": EstimatorTrainSettings(steps=8000, batch_size=32, lr=3e-4, train_samples=4096),
         "k": KeypointRefinerTrainSettings(steps=6000, batch_size=32, lr=3e-4, train_samples=4096),
         "r": TwoHandRefinerTrainSettings(steps=3000, batch_size=8, lr=3e-4, n_queries=2048, train_samples=2048),
+        "encoder": ImageEncoderTrainSettings(steps=20_000, batch_size=32, lr=3e-4, train_samples=16_384),
     }),
     "paper": Profile("paper", image_size=256, data_queries=20_000, test_samples=256, backbone="paper", models={
         "halo": OccupancyTrainSettings(**_paper_occupancy()),
@@ -165,6 +175,7 @@ PROFILES: dict[str, Profile] = {
         "estimator": EstimatorTrainSettings(**_paper_keypoints()),
         "k": KeypointRefinerTrainSettings(**_paper_keypoints()),
         "r": TwoHandRefinerTrainSettings(**_paper_occupancy()),
+        "encoder": ImageEncoderTrainSettings(**_paper_keypoints()),
     }),
 }
 
