@@ -59,26 +59,10 @@ class GeneratorConfig:
                              f"got {self.background!r}")
 
     def key(self) -> str:
-        """Short stable hash of every field (cache folder name). Fields added after the first
-        release count only when set away from their default, so existing caches keep their key."""
-        fields = dataclasses.asdict(self)
-        for name, default in _ADDED_FIELD_DEFAULTS.items():
-            if fields[name] == default:
-                del fields[name]
-        blob = json.dumps(fields, sort_keys=True).encode()
+        """Short stable hash of every field (cache folder name): data v2 changed every key, and
+        a field added later changes it too (`load_config` reads older folders)."""
+        blob = json.dumps(dataclasses.asdict(self), sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:12]
-
-
-_ADDED_FIELD_DEFAULTS: dict[str, object] = {}
-
-
-def forearm_mesh(joints: np.ndarray, scale: float = 1.0) -> trimesh.Trimesh:
-    """A forearm for rendering: a cylinder from just inside the wrist away from the middle MCP,
-    22 cm long, 2.6 cm in radius (times the hand's scale). `joints`: (21, 3) of one hand."""
-    wrist, middle = joints[20].astype(np.float64), joints[11].astype(np.float64)
-    direction = (wrist - middle) / np.linalg.norm(wrist - middle)
-    return trimesh.creation.cylinder(radius=0.026 * scale, sections=24,
-                                     segment=[wrist - 0.015 * scale * direction, wrist + 0.22 * scale * direction])
 
 
 @dataclass
