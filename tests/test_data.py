@@ -237,3 +237,21 @@ def test_a_cache_written_before_v2_reads_as_what_it_holds(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps(v2 | {"sky_colour": "blue"}))
     with pytest.raises(ValueError, match="does not know: \\['sky_colour'\\]"):
         load_config(tmp_path)
+
+
+def test_asking_for_fewer_samples_never_shrinks_a_cached_shard(tmp_path):
+    """A run on the first 2 samples of a split cached with 6 keeps every shard as it is (a smaller
+    request once rewrote shard 0 with 2 samples under a run reading it); a short last shard grows."""
+    from im2hands_lite.data import generate_split
+    from im2hands_lite.data.scene import GeneratorConfig
+    from im2hands_lite.data.shards import samples_in_shard
+    config = GeneratorConfig(image_size=32, n_queries=16)
+    folder = generate_split(tmp_path, "train", 6, config, shard_size=4, progress=False)
+    shards = sorted(folder.glob("shard_*.npz"))
+    before = [(p.read_bytes(), samples_in_shard(p)) for p in shards]
+    assert [n for _, n in before] == [4, 2]
+    generate_split(tmp_path, "train", 2, config, shard_size=4, progress=False)
+    assert [(p.read_bytes(), samples_in_shard(p)) for p in shards] == before
+    generate_split(tmp_path, "train", 8, config, shard_size=4, progress=False)
+    assert samples_in_shard(shards[0]) == 4 and shards[0].read_bytes() == before[0][0]
+    assert samples_in_shard(shards[1]) == 4

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from .interactions import SAMPLE_LABELS
 from .scene import GeneratorConfig, TwoHandSample, generate_sample
-from .shards import count_samples, read_shard, sample_from_shard, shard_is_complete, write_shard
+from .shards import count_samples, read_shard, sample_from_shard, samples_in_shard, write_shard
 
 SPLIT_OFFSETS = {"train": 0, "val": 10_000_000, "test": 20_000_000}
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -77,7 +77,9 @@ def generate_split(root: str | Path, split: str, n_samples: int,
             continue  # another part's shard
         stop = min(start + shard_size, n_samples)
         path = base / split / f"shard_{k:05d}.npz"
-        if shard_is_complete(path, stop - start):
+        # a shard holding at least the samples asked is kept: asking for fewer samples than a
+        # cache holds must never rewrite (shrink) it under a reader; a short last shard grows
+        if samples_in_shard(path) >= stop - start:
             continue
         jobs.append((path, split, start, stop, config))
     bar = tqdm(total=len(jobs), desc=f"generate {split}", unit="shard", disable=not progress)

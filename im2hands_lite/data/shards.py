@@ -118,12 +118,17 @@ def shard_length(shard: dict) -> int:
     return len(shard["seed"])
 
 
+def samples_in_shard(path: str | Path) -> int:
+    """How many samples a readable shard holds; 0 when it is missing or broken."""
+    try:
+        return shard_length(read_shard(path))
+    except ShardError:
+        return 0
+
+
 def shard_is_complete(path: str | Path, n_samples: int) -> bool:
     """True when `path` is a readable shard of `n_samples` samples (resumable writers skip it)."""
-    try:
-        return shard_length(read_shard(path)) == n_samples
-    except ShardError:
-        return False  # missing or broken: (re)write it
+    return samples_in_shard(path) == n_samples
 
 
 def sample_from_shard(shard: dict, index: int) -> TwoHandSample:
