@@ -17,7 +17,7 @@ from .apps.pipeline import (
     reconstruct_image,
     save_reconstruction,
 )
-from .apps.ship import SHIP_ORDER, ship
+from .apps.ship import SHIP_ORDER, reevaluate, ship
 from .apps.table_runs import TrainingCheckpointSource, profile_test_dir
 from .apps.wild import (
     BUNDLE_WHEEL,
@@ -262,7 +262,10 @@ def _write_reconstruction(result, out) -> int:
 
 def _ship(args: argparse.Namespace) -> int:
     for stem in (SHIP_ORDER if args.variant == "all" else (args.variant,)):
-        result = ship(stem, args.runs, args.dest, tuple(args.set), args.threads, not args.quiet, args.cache_root)
+        if args.reevaluate:
+            result = reevaluate(stem, args.dest, not args.quiet, args.cache_root)
+        else:
+            result = ship(stem, args.runs, args.dest, tuple(args.set), args.threads, not args.quiet, args.cache_root)
         print(json.dumps(result, indent=1))
     return 0
 
@@ -423,6 +426,8 @@ def build_parser() -> argparse.ArgumentParser:
     ship_cmd.add_argument("--cache-root", default="", help="generated-data cache root (default $IM2HANDS_CACHE)")
     ship_cmd.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     ship_cmd.add_argument("--quiet", action="store_true", help="no progress bar")
+    ship_cmd.add_argument("--reevaluate", action="store_true",
+                          help="no training: recompute the shipped file's test metrics (e.g. K's after a new estimator)")
     ship_cmd.set_defaults(func=_ship)
 
     fetch = sub.add_parser("fetch-landmarker", help="build MediaPipe's hand-landmarker bundle for photos (once)",

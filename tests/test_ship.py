@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 import shutil
 
+import torch
+
 from im2hands_lite.apps.ship import SHIP_ORDER, ship, write_manifest
 from im2hands_lite.checkpoints import SHIPPED, load_checkpoint, sha256_of, trained_steps
 from im2hands_lite.cli import main
@@ -16,6 +18,7 @@ def test_ship_trains_evaluates_and_writes_the_manifest(tmp_path):
     dest = tmp_path / "weights"
     dest.mkdir()
     shutil.copy(SHIPPED / "estimator_fast.pt", dest)  # K's metrics include the estimator's inputs
+    shutil.copy(SHIPPED / "image_encoder_fast.pt", dest)  # K starts from it
     result = ship("k", runs=tmp_path / "runs", shipped=dest, overrides=TINY, threads=1, progress=False,
                   cache_root=str(tmp_path / "cache"))
     path = dest / "k_fast.pt"
@@ -29,7 +32,7 @@ def test_ship_trains_evaluates_and_writes_the_manifest(tmp_path):
     manifest = json.loads((dest / "MANIFEST.json").read_text())
     entry = manifest["checkpoints"]["k_fast.pt"]
     assert entry["sha256"] == result["sha256"] and entry["steps"] == 3 and entry["kind"] == "k"
-    assert sorted(manifest["checkpoints"]) == ["estimator_fast.pt", "k_fast.pt"]
+    assert sorted(manifest["checkpoints"]) == ["estimator_fast.pt", "image_encoder_fast.pt", "k_fast.pt"]
     assert not model.training
     # a second call resumes the finished run instead of training again, and ships the same weights
     again = ship("k", runs=tmp_path / "runs", shipped=dest, overrides=TINY, threads=1, progress=False,
@@ -37,8 +40,41 @@ def test_ship_trains_evaluates_and_writes_the_manifest(tmp_path):
     assert again["test"] == result["test"]
 
 
+def test_ship_the_image_encoder_then_k_starts_from_it(tmp_path):
+    dest = tmp_path / "weights"
+    dest.mkdir()
+    shutil.copy(SHIPPED / "estimator_fast.pt", dest)
+    result = ship("image_encoder", runs=tmp_path / "runs", shipped=dest, overrides=TINY, threads=1, progress=False,
+                  cache_root=str(tmp_path / "cache"))
+    metrics = load_checkpoint(dest / "image_encoder_fast.pt")["extra"]["test_metrics"]
+    assert metrics == result["test"]
+    assert {"side_iou_right", "side_iou_left", "part_miou", "heatmap_px", "betas_r2_finger_diameter",
+            "probe_r2_finger_diameter"} <= set(metrics)
+    ship("k", runs=tmp_path / "runs", shipped=dest, overrides=TINY, threads=1, progress=False,
+         cache_root=str(tmp_path / "cache"))
+    start = load_checkpoint(dest / "k_fast.pt")["extra"]["encoder_start"]
+    assert start["sha256"] == sha256_of(dest / "image_encoder_fast.pt")  # the one shipped beside it
+
+
+def test_reevaluate_refreshes_metrics_and_keeps_the_weights(tmp_path):
+    dest = tmp_path / "weights"
+    dest.mkdir()
+    shutil.copy(SHIPPED / "estimator_fast.pt", dest)
+    path = dest / "estimator_fast.pt"
+    before = load_checkpoint(path)
+    tampered = dict(before["extra"], test_metrics={"estimator_rr": -1.0})
+    torch.save(dict(before, extra=tampered), path)
+    cache = tmp_path / "cache"  # the test split is generated as ship generates it
+    assert main(["ship", "estimator", "--reevaluate", "--dest", str(dest), "--cache-root", str(cache), "--quiet"]) == 0
+    after = load_checkpoint(path)
+    assert after["extra"]["test_metrics"]["estimator_rr"] > 0  # recomputed, not the tampered value
+    assert all(torch.equal(after["state_dict"][k], v) for k, v in before["state_dict"].items())
+    assert json.loads((dest / "MANIFEST.json").read_text())["checkpoints"]["estimator_fast.pt"]["sha256"] == sha256_of(path)
+
+
 def test_ship_order_covers_every_variant_with_i_before_r():
     assert sorted(SHIP_ORDER) == sorted(VARIANTS)
+    assert SHIP_ORDER[0] == "image_encoder"  # every image model starts from it
     assert SHIP_ORDER.index("i_attention") < min(SHIP_ORDER.index(s) for s in VARIANTS if VARIANTS[s][0] == "r")
 
 

@@ -13,9 +13,11 @@ from pathlib import Path
 import torch
 
 from ..checkpoints import SHIPPED, atomic_write, load_checkpoint, save_checkpoint, sha256_of
-from ..data import TwoHandDataset, default_cache_root
+from ..data import TwoHandDataset, default_cache_root, generate_split
 from ..data.dataset import SPLIT_OFFSETS, config_dir
+from ..evaluation.encoder import evaluate_image_encoder, fit_beta_probe
 from ..evaluation.evaluate import evaluate_keypoints, evaluate_occupancy
+from ..hand.asset import load_hand_asset
 from ..models.registry import VARIANTS, load_model
 from ..models.two_stage import InitialPlusTwoHandRefiner
 from ..training.runs import RunSpec, run_training
@@ -28,7 +30,8 @@ MANIFEST_NOTE = ("fast-profile weights trained by `im2hands ship` (the one train
 def evaluate_variant(stem: str, model, test_dir: Path, test_samples: int, shipped: Path,
                      progress: bool = True) -> dict:
     """The metrics a shipped variant carries: occupancy (IoU, Chamfer, penetration) for HALO, I
-    and I + R; MPJPE of the noise model / estimator inputs, and with K refined, for K."""
+    and I + R; MPJPE of the noise model / estimator inputs, and with K refined, for K; for the
+    image encoder, segmentation IoU, heatmap error and beta R^2 (its head, a linear probe)."""
     kind = VARIANTS[stem][0]
     indices = range(test_samples)
     if kind in ("halo", "i"):
@@ -38,6 +41,13 @@ def evaluate_variant(stem: str, model, test_dir: Path, test_samples: int, shippe
         return evaluate_occupancy(InitialPlusTwoHandRefiner(initial, model), TwoHandDataset(test_dir, "test"),
                                   indices, progress=progress)["mean"]
     test_set = TwoHandDataset(test_dir, "test", n_queries=2)
+    if kind == "encoder":  # what it sees: segmentation, heatmaps, betas (head and a linear probe)
+        names = load_hand_asset().shape_names
+        scores = evaluate_image_encoder(model, test_set, indices, shape_names=names)["mean"]
+        train_set = TwoHandDataset(test_dir, "train", n_queries=2)
+        probe = fit_beta_probe(model.image_encoder, train_set, range(min(512, len(train_set))))
+        r2 = probe.r2(model.image_encoder, test_set, indices)
+        return scores | {f"probe_r2_{name}": float(v) for name, v in zip(names, r2)}
     if kind == "estimator":
         return evaluate_keypoints(test_set, indices, estimator=model, progress=progress)["mean"]
     estimator_path = shipped / "estimator_fast.pt"
@@ -84,6 +94,9 @@ def ship(stem: str, runs: str | Path = "runs/ship", shipped: str | Path = SHIPPE
     shipped, out = Path(shipped), Path(runs) / stem
     profile = get_profile("fast")
     fields = {"initial_checkpoint": str(shipped / "i_attention_fast.pt")} if VARIANTS[stem][0] == "r" else {}
+    if VARIANTS[stem][0] in ("i", "k", "r", "estimator") and shipped.resolve() != SHIPPED.resolve():
+        # image models start from the encoder shipped beside them (the default is the package's)
+        overrides = (f"encoder_checkpoint={shipped / 'image_encoder_fast.pt'}", *overrides)
     spec = RunSpec.from_variant(stem, profile="fast", out=str(out), resume=True, overrides=tuple(overrides),
                                 threads=threads, progress=progress, cache_root=cache_root, **fields)
     result = run_training(spec)
@@ -106,6 +119,30 @@ def ship(stem: str, runs: str | Path = "runs/ship", shipped: str | Path = SHIPPE
     return {"checkpoint": str(target), "sha256": sha, "minutes": round(minutes, 1), "test": metrics}
 
 
-# I before R (R refines the shipped attention I); the estimator before K (K's metrics use it)
-SHIP_ORDER = ("halo", "i_attention", "i_pixel_aligned", "i_none", "estimator", "k", "r", "r_no_init_occ_cond",
+def reevaluate(stem: str, shipped: str | Path = SHIPPED, progress: bool = True, cache_root: str = "") -> dict:
+    """Recompute a shipped checkpoint's test metrics without training (its weights unchanged), e.g.
+    K's after a new estimator ships (K's metrics include the estimator's inputs). Rewrites the file's
+    metrics and the MANIFEST; returns {"checkpoint", "sha256", "test"}."""
+    if stem not in VARIANTS:
+        raise ValueError(f"unknown variant {stem!r}; choose one of {list(VARIANTS)}")
+    shipped = Path(shipped)
+    target = shipped / f"{stem}_fast.pt"
+    payload = load_checkpoint(target)
+    profile = get_profile("fast")
+    root = Path(cache_root) if cache_root else default_cache_root()
+    generate_split(root, "test", profile.test_samples, profile.generator_config(), progress=progress)  # as ship does
+    test_dir = config_dir(root, profile.generator_config())
+    model = load_model(target)
+    torch.manual_seed(0)
+    metrics = evaluate_variant(stem, model, test_dir, profile.test_samples, shipped, progress)
+    tmp = target.with_suffix(".reevaluated.tmp")
+    sha = save_checkpoint(tmp, model, payload["kind"], model.config, **(payload["extra"] | {"test_metrics": metrics}))
+    shutil.move(str(tmp), str(target))
+    write_manifest(shipped)
+    return {"checkpoint": str(target), "sha256": sha, "test": metrics}
+
+
+# the image encoder first (every image model starts from it); I before R (R refines the shipped
+# attention I); the estimator before K (K's metrics use it)
+SHIP_ORDER = ("image_encoder", "halo", "i_attention", "i_pixel_aligned", "i_none", "estimator", "k", "r", "r_no_init_occ_cond",
               "r_no_feature_cloud", "r_no_context_latent", "r_256", "r_1024")

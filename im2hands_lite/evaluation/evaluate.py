@@ -9,6 +9,7 @@ from tqdm.auto import tqdm
 
 from ..data.noise import KeypointNoiseConfig, add_keypoint_noise, mpjpe_mm, root_relative_mpjpe_mm
 from ..geometry.extraction import ReconstructionConfig
+from ..models.estimator import estimator_targets, lift_to_camera
 from .metrics import two_hand_metrics
 from .reconstruction import reconstruct_pair
 
@@ -114,3 +115,14 @@ def evaluate_keypoints(dataset, indices=None, keypoint_refiner=None, estimator=N
             rows.append({"index": i, **{key: float(value[j]) for key, value in errors.items()}})
     mean = {key: float(np.mean([r[key] for r in rows])) for key in rows[0] if key != "index"}
     return {"mean": mean, "rows": rows}
+
+
+def constant_pose_keypoints(train_batch: dict, test_batch: dict) -> torch.Tensor:
+    """The estimator's yardstick: always the training batch's mean (u, v), relative depth and
+    log(z / f), lifted with each test image's own camera -> world keypoints (B, 42, 3)."""
+    mean = {k: v.mean(0) for k, v in estimator_targets(train_batch["keypoints"], train_batch["K"], train_batch["R"],
+                                                       train_batch["t"]).items()}
+    n = test_batch["K"].shape[0]
+    cam = lift_to_camera(mean["uv"].expand(n, -1, -1), mean["relative_depth"].expand(n, -1),
+                         mean["log_depth_over_focal"].expand(n), test_batch["K"])
+    return (cam - test_batch["t"][:, None]) @ test_batch["R"]

@@ -27,7 +27,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from ..hand.joints import N_JOINTS
-from .image import ResNetConfig, ResNetEncoder, check_image, paper_image_config
+from .image import ResNetConfig, ResNetEncoder, check_image, fast_resnet, paper_image_config
 
 N_KEYPOINTS = 2 * N_JOINTS
 DEPTH_SCALE = 10.0  # network depth units per metre (relative depths of +-0.15 m -> +-1.5)
@@ -38,7 +38,7 @@ LOG_DEPTH_OVER_FOCAL_INIT = -6.1
 
 
 def _estimator_resnet() -> ResNetConfig:
-    return ResNetConfig(depth=18, width=16)
+    return fast_resnet()  # ImgEnc's ResNet, so that it starts from the pretrained encoder
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ class EstimatorConfig:
 
     @classmethod
     def fast(cls, **overrides) -> "EstimatorConfig":
-        """CPU preset: a ResNet-18 at quarter width (the defaults)."""
+        """CPU preset: ImgEnc's fast ResNet (a ResNet-10 at quarter width; the defaults)."""
         return cls(**overrides)
 
     @classmethod
@@ -128,6 +128,10 @@ class KeypointEstimator(nn.Module):
         """World keypoints (B, 42, 3) of a data batch (image, K, R, t)."""
         out = self(batch["image"], batch["K"])
         return (out.keypoints_cam - batch["t"][:, None]) @ batch["R"]
+
+    def image_parameters(self) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
+        """(none besides the backbone; the ResNet backbone): a pretrained one fine-tunes slower."""
+        return [], list(self.backbone.parameters())
 
 
 def estimator_targets(keypoints: Tensor, K: Tensor, R: Tensor, t: Tensor) -> dict[str, Tensor]:

@@ -246,6 +246,9 @@ class DeconvDecoderConfig:
     hidden: int = 256
     n_layers: int = 4  # each doubles the resolution: 1/32 -> 1/2 with 4 layers (official: 1/4)
     norm: str = "batch"  # or "group" (see norm_layer)
+    # add each encoder stage (C4, C3, C2) through a 1x1 conv after the layer that reaches its
+    # resolution (a U-Net's skips): the fine stages localise; C5 alone at 4x4 cells does not
+    skips: bool = False
 
     def __post_init__(self):
         if self.norm not in NORMS:
@@ -266,29 +269,46 @@ class DeconvDecoder(nn.Module):
     """C5 (B, in_channels, H/32, W/32) -> (B, out_channels, H/2, W/2) with 4 default layers.
 
     Each layer is ConvTranspose2d(kernel 4, stride 2, padding 1) + BN + ReLU, which exactly
-    doubles the size; a final 1x1 conv (with bias, no activation) maps to out_channels.
+    doubles the size; a final 1x1 conv (with bias, no activation) maps to out_channels. With
+    `config.skips`, `skip_channels` are the widths of the finer stages, coarsest first (C4, C3,
+    C2), and each is added through a 1x1 conv after the layer that reaches its resolution.
     """
 
-    def __init__(self, in_channels: int, config: DeconvDecoderConfig = DeconvDecoderConfig()):
+    def __init__(self, in_channels: int, config: DeconvDecoderConfig = DeconvDecoderConfig(),
+                 skip_channels: tuple[int, ...] = ()):
         super().__init__()
         self.config, self.in_channels = config, in_channels
+        if config.skips and not skip_channels:
+            raise ValueError("a decoder with skips needs the encoder stages' widths (skip_channels)")
         layers, c = [], in_channels
         for _ in range(config.n_layers):
             layers += [nn.ConvTranspose2d(c, config.hidden, 4, 2, 1, bias=False),
                        norm_layer(config.norm, config.hidden), nn.ReLU(inplace=True)]
             c = config.hidden
-        self.layers = nn.Sequential(*layers)
+        self.layers = nn.Sequential(*layers)  # flat, as checkpoints from before skips hold it
+        used = skip_channels[:config.n_layers] if config.skips else ()
+        self.laterals = nn.ModuleList(nn.Conv2d(width, config.hidden, 1) for width in used)
         self.head = nn.Conv2d(c, config.out_channels, 1)
         for m in self.modules():
             if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        for lateral in self.laterals:
+            nn.init.zeros_(lateral.bias)
         nn.init.zeros_(self.head.bias)
 
-    def forward(self, c5: Tensor) -> Tensor:
+    def forward(self, c5: Tensor, skips: list[Tensor] | tuple[Tensor, ...] = ()) -> Tensor:
+        """c5 and, with skips, the finer stages coarsest first (C4, C3, C2)."""
         if c5.dim() != 4 or c5.shape[1] != self.in_channels:
             raise ValueError(f"decoder input must be (B, {self.in_channels}, h, w), "
                              f"got {tuple(c5.shape)}")
-        return self.head(self.layers(c5))
+        if len(skips) < len(self.laterals):
+            raise ValueError(f"this decoder adds {len(self.laterals)} encoder stages, got {len(skips)}")
+        x = c5
+        for i in range(self.config.n_layers):
+            x = self.layers[3 * i:3 * i + 3](x)  # deconv, norm, ReLU
+            if i < len(self.laterals):
+                x = x + self.laterals[i](skips[i])
+        return self.head(x)
 
 
 # ----------------------------------------------------------------------------- encoder-decoder
@@ -306,7 +326,8 @@ class ImageEncoderDecoder(nn.Module):
                  decoder: DeconvDecoderConfig = DeconvDecoderConfig()):
         super().__init__()
         self.encoder = ResNetEncoder(resnet)
-        self.decoder = DeconvDecoder(self.encoder.out_channels[-1], decoder)
+        self.decoder = DeconvDecoder(self.encoder.out_channels[-1], decoder,
+                                     skip_channels=self.encoder.out_channels[-2::-1])
         self.out_channels = decoder.out_channels  # width of feature_map
         self.global_channels = self.encoder.out_channels[-1]  # width of global_feature
         self.output_stride = decoder.output_stride
@@ -314,8 +335,9 @@ class ImageEncoderDecoder(nn.Module):
     def forward(self, image: Tensor) -> ImageFeatures:
         # multiples of 32 so that 1/32 upsampled by 2**n_layers lands exactly on H / stride
         check_image(image, self.encoder.config.in_channels, multiple_of=32)
-        c5 = self.encoder(image)[-1]
-        return ImageFeatures(feature_map=self.decoder(c5), global_feature=c5.mean(dim=(2, 3)))
+        stages = self.encoder(image)
+        c5 = stages[-1]
+        return ImageFeatures(feature_map=self.decoder(c5, stages[-2::-1]), global_feature=c5.mean(dim=(2, 3)))
 
 
 # ----------------------------------------------------------------------------- ViT
@@ -473,7 +495,7 @@ def fast_image_config() -> tuple[ResNetConfig, DeconvDecoderConfig, ViTConfig]:
     one core (ResNet-18 at half width: 3.3 M, ~0.16 s).
     """
     return (ResNetConfig(depth=10, width=16),
-            DeconvDecoderConfig(out_channels=32, hidden=32),
+            DeconvDecoderConfig(out_channels=32, hidden=32, skips=True),
             ViTConfig(image_size=128, grid=8, dim=64, depth=2, heads=4))
 
 

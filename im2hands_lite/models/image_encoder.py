@@ -27,6 +27,7 @@ from .image import (
     DeconvDecoderConfig,
     ImageEncoderDecoder,
     ResNetConfig,
+    ResNetEncoder,
     fast_decoder,
     fast_resnet,
     paper_image_config,
@@ -42,12 +43,17 @@ class ImageEncoderConfig:
     decoder: DeconvDecoderConfig = field(default_factory=fast_decoder)
     n_betas: int = 4  # the data's shape coefficients (HandModel.shape_names)
     heatmap_sigma: float = 1.5  # Gaussian width in feature-map pixels (stride 2: 3 image pixels)
+    # "mse": 100 x MSE to the Gaussians; "softmax": cross-entropy of each map's spatial softmax
+    # against its normalised Gaussian (the estimator's soft-argmax reads heatmaps that way)
+    heatmap_loss: str = "softmax"
     side_weight: float = 1.0
     part_weight: float = 1.0
-    heatmap_weight: float = 1.0
+    heatmap_weight: float = 0.5
     betas_weight: float = 1.0
 
     def __post_init__(self):
+        if self.heatmap_loss not in ("mse", "softmax"):
+            raise ValueError(f"heatmap_loss must be 'mse' or 'softmax', got {self.heatmap_loss!r}")
         if self.n_betas < 0 or self.heatmap_sigma <= 0:
             raise ValueError("n_betas must be >= 0 and heatmap_sigma > 0")
         if min(self.side_weight, self.part_weight, self.heatmap_weight, self.betas_weight) < 0:
@@ -100,7 +106,7 @@ def dense_targets(batch: dict[str, Tensor], stride: int, sigma: float) -> dict[s
 
     side (B, h, w) long: 0 background, 1 right, 2 left; part (B, h, w) long: 0 background, else
     1 + bone; heatmaps (B, 42, h, w) in [0, 1]; betas (B, K) of the right hand (both hands of a
-    kit sample share them). Labels are read at the centre pixel of each stride x stride cell."""
+    kit sample share them); keypoint_pixels (B, 42, 2), the projected keypoints in image pixels. Labels are read at the centre pixel of each stride x stride cell."""
     missing = [key for key in ("mask", "parts", "betas") if key not in batch]
     if missing:
         raise ValueError(f"pretraining needs the batch's {missing}: only the kit's data v2 has them "
@@ -122,20 +128,66 @@ def dense_targets(batch: dict[str, Tensor], stride: int, sigma: float) -> dict[s
     dx = xs[None, None, None, :] - centres[..., 0, None, None]
     dy = ys[None, None, :, None] - centres[..., 1, None, None]
     heatmaps = torch.exp(-(dx ** 2 + dy ** 2) / (2 * sigma ** 2))
-    return {"side": side.long(), "part": part.long(), "heatmaps": heatmaps, "betas": batch["betas"][:, 0]}
+    return {"side": side.long(), "part": part.long(), "heatmaps": heatmaps, "betas": batch["betas"][:, 0],
+            "keypoint_pixels": pixels}
+
+
+def heatmap_loss(predicted: Tensor, target: Tensor, kind: str = "mse") -> Tensor:
+    """predicted (B, J, h, w) maps (logits for "softmax") against target Gaussians in [0, 1]."""
+    if kind == "mse":
+        return 100.0 * F.mse_loss(predicted, target)
+    flat_target = target.flatten(2)
+    flat_target = flat_target / flat_target.sum(-1, keepdim=True).clamp(min=1e-6)  # keypoints off the crop: 0
+    return -(flat_target * predicted.flatten(2).log_softmax(-1)).sum(-1).mean()
 
 
 def image_encoder_loss(out: ImageEncoderOutput, targets: dict[str, Tensor],
                        config: ImageEncoderConfig) -> tuple[Tensor, dict[str, float]]:
-    """Weighted sum of cross-entropy (side, part), heatmap MSE (x 100: peaks of 1 on a mostly
-    empty map) and beta MSE; returns it and each term."""
+    """Weighted sum of cross-entropy (side, part), the heatmap term (`heatmap_loss`; MSE x 100:
+    peaks of 1 on a mostly empty map) and beta MSE; returns it and each term."""
     terms = {
         "side": F.cross_entropy(out.side_logits, targets["side"]),
         "part": F.cross_entropy(out.part_logits, targets["part"]),
-        "heatmap": 100.0 * F.mse_loss(out.heatmaps, targets["heatmaps"]),
+        "heatmap": heatmap_loss(out.heatmaps, targets["heatmaps"], config.heatmap_loss),
         "betas": F.mse_loss(out.betas, targets["betas"]) if config.n_betas else out.betas.sum() * 0.0,
     }
     weights = {"side": config.side_weight, "part": config.part_weight, "heatmap": config.heatmap_weight,
                "betas": config.betas_weight}
     total = sum(weights[k] * v for k, v in terms.items())
     return total, {k: float(v.detach()) for k, v in terms.items()}
+
+
+def pretrainable_encoder(model: nn.Module) -> nn.Module | None:
+    """The module of `model` that starts from a pretrained ImgEnc: I's, K's and R's
+    `image_encoder` (the whole encoder-decoder), the estimator's `backbone` (its ResNet); None for
+    models without one (HALO, I without an image, K without image_cond)."""
+    encoder = getattr(model, "image_encoder", None)
+    if isinstance(model, ImageEncoderPretrainer):
+        return None  # it is the pretraining itself
+    if isinstance(encoder, ImageEncoderDecoder):
+        return encoder
+    backbone = getattr(model, "backbone", None)
+    return backbone if isinstance(backbone, ResNetEncoder) else None
+
+
+def load_pretrained_encoder(model: nn.Module, pretrained: ImageEncoderPretrainer, source: str = "") -> nn.Module:
+    """Copy the pretrained ImgEnc weights into `model`'s encoder (`pretrainable_encoder`): all of
+    the encoder-decoder for I, K and R, the ResNet for the estimator. The architectures must match
+    exactly; returns the module that was loaded."""
+    target = pretrainable_encoder(model)
+    if target is None:
+        raise ValueError(f"{type(model).__name__} has no image encoder to start from a pretrained one")
+    encoder = pretrained.image_encoder
+    if isinstance(target, ResNetEncoder):
+        wanted, have = (target.config,), (encoder.encoder.config,)
+        state = encoder.encoder.state_dict()
+    else:
+        wanted, have = (target.encoder.config, target.decoder.config), (encoder.encoder.config, encoder.decoder.config)
+        state = encoder.state_dict()
+    if wanted != have:
+        raise ValueError(f"the pretrained encoder {source or ''} is {have}, the model needs {wanted}: pretrain one "
+                         f"for this backbone (im2hands train --model encoder --profile ...) and pass "
+                         f"--set encoder_checkpoint=<its final.pt>, or train from scratch with "
+                         f"--set encoder_init=scratch".replace("  ", " "))
+    target.load_state_dict(state)
+    return target

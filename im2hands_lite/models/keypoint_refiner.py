@@ -244,6 +244,13 @@ class KeypointRefiner(nn.Module):
         image = batch["image"] if self.config.image_cond else None
         return self(keypoints, image, batch["R"], batch["t"], return_attention=return_attention)
 
+    def image_parameters(self) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
+        """(the image branch besides ImgEnc: ViT, token projection, attention; ImgEnc): the
+        optimiser gives ImgEnc its own learning rate (a pretrained encoder fine-tunes slower)."""
+        image = [p for module in (self.vit, self.token_proj, self.image_attention) if module is not None
+                 for p in module.parameters()]
+        return image, list(self.image_encoder.parameters()) if self.image_encoder is not None else []
+
 
 def keypoint_loss(pred: Tensor, target: Tensor, root_weight: float = 1.0) -> Tensor:
     """K's loss, in cm^2: MSE of each hand's keypoints after re-centring the hand on its wrist

@@ -80,6 +80,7 @@ VARIANTS: dict[str, tuple[str, dict]] = {
     "r_no_context_latent": ("r", {"context_latent": False}),
     "r_256": ("r", {"n_points": 256}),
     "r_1024": ("r", {"n_points": 1024}),
+    "image_encoder": ("encoder", {}),
 }
 
 

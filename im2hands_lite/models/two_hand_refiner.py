@@ -337,6 +337,10 @@ class TwoHandRefiner(nn.Module):
         logits, _ = self.decoder(queries, initial_occupancy, encoded[hand], latent)
         return logits.sigmoid()
 
+    def image_parameters(self) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
+        """(nothing besides ImgEnc reads only the image; ImgEnc): ImgEnc's own learning rate."""
+        return [], list(self.image_encoder.parameters())
+
 
 def two_hand_refiner_loss(model: TwoHandRefiner, out: TwoHandRefinerOutput, target: Tensor, pen_queries: Tensor | None = None,
                     pen_initial: Tensor | None = None) -> tuple[Tensor, dict[str, float]]:

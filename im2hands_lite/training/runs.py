@@ -24,7 +24,8 @@ from .r_inputs import RInputsDataset, prepare_r_inputs, r_inputs_dir
 from .settings import MODELS, Profile, TrainSettings, get_profile, with_overrides
 from .trainer import TrainResult, refuse_another_run, train
 
-IMAGE_PATH_SETTINGS = ("image_lr_scale", "encoder_lr_scale")  # only I's image variants use them
+# what only models with an image use (not HALO, not I "none")
+IMAGE_PATH_SETTINGS = ("image_lr_scale", "encoder_lr_scale", "encoder_init", "encoder_checkpoint")
 
 
 @dataclass
@@ -85,7 +86,7 @@ class RunSpec:
         if self.model == "halo" or self.variant == "none":  # no image path: its settings would do nothing
             named = sorted({o.split("=", 1)[0] for o in self.overrides} & set(IMAGE_PATH_SETTINGS))
             if named:
-                raise ValueError(f"{named} set the image path's learning rate; {self.model} "
+                raise ValueError(f"{named} set the image path's start or learning rate; {self.model} "
                                  f"{self.variant or ''} has no image path".replace("  ", " "))
         return with_overrides(get_profile(self.profile).settings(self.model), list(self.overrides))
 

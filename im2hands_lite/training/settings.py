@@ -46,23 +46,45 @@ class TrainSettings:
             raise ValueError("checkpoint_every and train_samples must be >= 1")
 
 
+ENCODER_INITS = ("pretrained", "scratch")
+
+
 @dataclass(frozen=True)
-class OccupancyTrainSettings(TrainSettings):
+class ImageModelSettings(TrainSettings):
+    """What the models with an image share (I, K, R, the estimator): where ImgEnc starts, and the
+    learning rates of the image path. The image path besides ImgEnc (I: ViT, attention, the layer
+    that reads the feature) trains at lr x image_lr_scale, ImgEnc at lr x image_lr_scale x
+    encoder_lr_scale. Models without an image (HALO, I "none", K without image_cond) ignore them."""
+
+    # "pretrained": ImgEnc starts from `encoder_checkpoint` (the official code never trains it
+    # from scratch: IntagHand's pretrained encoder); "scratch": random weights (the ablation)
+    encoder_init: str = "pretrained"
+    encoder_checkpoint: str = ""  # "" = the shipped image_encoder_fast.pt (fast backbone)
+    image_lr_scale: float = 1.0
+    encoder_lr_scale: float = 0.1  # the official code fine-tunes its pretrained encoder at a tenth
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.encoder_init not in ENCODER_INITS:
+            raise ValueError(f"encoder_init must be one of {ENCODER_INITS}, got {self.encoder_init!r}")
+        if not (self.image_lr_scale > 0 and self.encoder_lr_scale > 0):
+            raise ValueError(f"image_lr_scale and encoder_lr_scale must be positive, got "
+                             f"{self.image_lr_scale} and {self.encoder_lr_scale}")
+
+
+@dataclass(frozen=True)
+class OccupancyTrainSettings(ImageModelSettings):
     """HALO and I: occupancy loss at random queries."""
 
     n_queries: int = 1024  # per hand per step, drawn from the item's labelled queries
     loss: str = "mse"  # or "bce"
-    # I's image path (encoder-decoder, ViT, attention, the layer that reads the feature) trains
-    # at lr x image_lr_scale, its encoder-decoder at a further x encoder_lr_scale (the official
-    # code fine-tunes its pretrained encoder at a tenth); both ignored by HALO
+    # I's image path at x 0.03 (without it the image channels shake HALO's part MLPs, issue 19);
+    # its ImgEnc at no further reduction: lr 3e-5 at the fast lr, near the official 1e-5
     image_lr_scale: float = 0.03
     encoder_lr_scale: float = 1.0
 
     def __post_init__(self):
         super().__post_init__()
-        if not (self.image_lr_scale > 0 and self.encoder_lr_scale > 0):
-            raise ValueError(f"image_lr_scale and encoder_lr_scale must be positive, got "
-                             f"{self.image_lr_scale} and {self.encoder_lr_scale}")
         if self.loss not in ("mse", "bce"):
             raise ValueError(f"loss must be 'mse' or 'bce', got {self.loss!r}")
         if self.n_queries < 2:
@@ -70,7 +92,7 @@ class OccupancyTrainSettings(TrainSettings):
 
 
 @dataclass(frozen=True)
-class KeypointRefinerTrainSettings(TrainSettings):
+class KeypointRefinerTrainSettings(ImageModelSettings):
     """K: fresh noise-model inputs every step, loss against the true keypoints."""
 
     batch_size: int = 8
@@ -85,7 +107,7 @@ class KeypointRefinerTrainSettings(TrainSettings):
 
 
 @dataclass(frozen=True)
-class EstimatorTrainSettings(TrainSettings):
+class EstimatorTrainSettings(ImageModelSettings):
     """The image -> keypoint estimator (its loss weights live in its model config)."""
 
     batch_size: int = 8
@@ -93,7 +115,7 @@ class EstimatorTrainSettings(TrainSettings):
 
 
 @dataclass(frozen=True)
-class TwoHandRefinerTrainSettings(TrainSettings):
+class TwoHandRefinerTrainSettings(ImageModelSettings):
     """R: occupancy MSE of both hands + the model's penetration term, on a frozen I's outputs."""
 
     n_queries: int = 1024  # per hand per step
@@ -159,7 +181,7 @@ PROFILES: dict[str, Profile] = {
         "estimator": EstimatorTrainSettings(steps=4000, train_samples=2048),
         "k": KeypointRefinerTrainSettings(steps=3000, train_samples=2048),
         "r": TwoHandRefinerTrainSettings(steps=600, train_samples=256),
-        "encoder": ImageEncoderTrainSettings(steps=3000),
+        "encoder": ImageEncoderTrainSettings(steps=6000),
     }),
     "colab": Profile("colab", image_size=256, data_queries=4096, test_samples=64, models={
         "halo": OccupancyTrainSettings(steps=6000, batch_size=8, lr=3e-4, n_queries=2048, train_samples=4096),

@@ -29,8 +29,16 @@ import matplotlib.pyplot as plt
 import torch
 from tqdm.auto import tqdm
 
-from ..checkpoints import CheckpointError, atomic_write, load_checkpoint, save_checkpoint
-from ..models.registry import kind_of
+from ..checkpoints import (
+    SHIPPED,
+    CheckpointError,
+    atomic_write,
+    load_checkpoint,
+    save_checkpoint,
+    sha256_of,
+)
+from ..models.image_encoder import load_pretrained_encoder, pretrainable_encoder
+from ..models.registry import kind_of, load_model, shipped_path
 from .distributed import Distributed, StepModule, init_distributed, pick_device
 from .losses import StepLoss, step_loss_for
 from .settings import TrainSettings
@@ -67,6 +75,23 @@ def make_optimizer(model: torch.nn.Module, settings: TrainSettings):
                                  eps=settings.eps, weight_decay=settings.weight_decay)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, settings.decay_every, settings.decay_factor)
     return optimizer, scheduler
+
+
+def start_from_pretrained_encoder(model: torch.nn.Module, settings: TrainSettings) -> dict:
+    """Load the pretrained ImgEnc into a fresh model's encoder when the settings ask for it
+    (`encoder_init="pretrained"`, every image model's default); returns what was loaded
+    ({"checkpoint", "sha256"}, stored with the run) or {} (scratch, or a model without an image)."""
+    if getattr(settings, "encoder_init", "scratch") != "pretrained" or pretrainable_encoder(model) is None:
+        return {}
+    path = Path(settings.encoder_checkpoint) if settings.encoder_checkpoint else shipped_path("encoder")
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no pretrained image encoder at {path}: pretrain one (`im2hands ship image_encoder`, or "
+            f"`im2hands train --model encoder ...` and --set encoder_checkpoint=<its final.pt>), or train "
+            f"this model from scratch with --set encoder_init=scratch")
+    load_pretrained_encoder(model, load_model(path, "encoder"), str(path))
+    shipped = path.resolve().parent == SHIPPED.resolve()  # recorded by name: no machine's paths in shipped files
+    return {"checkpoint": path.name if shipped else str(path), "sha256": sha256_of(path)}
 
 
 def step_indices(n: int, batch_size: int, seed: int, step: int) -> list[int]:
@@ -208,11 +233,13 @@ def train(model: torch.nn.Module, dataset, settings: TrainSettings, *, out: str 
         if state["rng"]["cuda"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
         start_step, log = state["step"], state["log"]
+        started_from = state["run"].get("encoder_start", {})
     else:
         torch.manual_seed(settings.seed)  # dropout: the same in every process and every rerun
+        started_from = start_from_pretrained_encoder(model, settings)
     if out is not None and dist.is_main:
         out.mkdir(parents=True, exist_ok=True)
-    run_info = dict(run_info or {})
+    run_info = dict(run_info or {}) | ({"encoder_start": started_from} if started_from else {})
     amp = settings.amp and device.type == "cuda"
     model.train()
     trained = model
