@@ -72,6 +72,13 @@ def test_reevaluate_refreshes_metrics_and_keeps_the_weights(tmp_path):
     assert json.loads((dest / "MANIFEST.json").read_text())["checkpoints"]["estimator_fast.pt"]["sha256"] == sha256_of(path)
 
 
+def test_only_models_that_read_the_image_take_the_encoder_settings():
+    from im2hands_lite.training.runs import RunSpec
+    reads = {stem: RunSpec.from_variant(stem).has_image_path for stem in VARIANTS}
+    assert not reads["halo"] and not reads["i_none"] and not reads["image_encoder"]  # ship adds no encoder_checkpoint
+    assert all(reads[s] for s in ("i_attention", "i_pixel_aligned", "k", "estimator", "r", "r_256"))
+
+
 def test_ship_order_covers_every_variant_with_i_before_r():
     assert sorted(SHIP_ORDER) == sorted(VARIANTS)
     assert SHIP_ORDER[0] == "image_encoder"  # every image model starts from it

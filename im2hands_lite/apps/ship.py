@@ -6,6 +6,7 @@ the test split, and write it with its MANIFEST entry.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -94,11 +95,12 @@ def ship(stem: str, runs: str | Path = "runs/ship", shipped: str | Path = SHIPPE
     shipped, out = Path(shipped), Path(runs) / stem
     profile = get_profile("fast")
     fields = {"initial_checkpoint": str(shipped / "i_attention_fast.pt")} if VARIANTS[stem][0] == "r" else {}
-    if VARIANTS[stem][0] in ("i", "k", "r", "estimator") and shipped.resolve() != SHIPPED.resolve():
-        # image models start from the encoder shipped beside them (the default is the package's)
-        overrides = (f"encoder_checkpoint={shipped / 'image_encoder_fast.pt'}", *overrides)
     spec = RunSpec.from_variant(stem, profile="fast", out=str(out), resume=True, overrides=tuple(overrides),
                                 threads=threads, progress=progress, cache_root=cache_root, **fields)
+    if spec.has_image_path and shipped.resolve() != SHIPPED.resolve():
+        # image models start from the encoder shipped beside them (the default is the package's)
+        spec = dataclasses.replace(spec, overrides=(f"encoder_checkpoint={shipped / 'image_encoder_fast.pt'}",
+                                                    *spec.overrides))
     result = run_training(spec)
     minutes = result.log[-1]["seconds"] / 60 if result.log else 0.0  # training time over all resumes
     settings = spec.settings()

@@ -82,8 +82,13 @@ class RunSpec:
             spec["ablate"] = ablate
         return cls(**spec, **fields)
 
+    @property
+    def has_image_path(self) -> bool:
+        """Whether the model reads the image (and so uses IMAGE_PATH_SETTINGS): not HALO, not I "none"."""
+        return self.model in ("i", "k", "r", "estimator") and self.variant != "none"
+
     def settings(self) -> TrainSettings:
-        if self.model == "halo" or self.variant == "none":  # no image path: its settings would do nothing
+        if self.model != "encoder" and not self.has_image_path:  # its image settings would do nothing
             named = sorted({o.split("=", 1)[0] for o in self.overrides} & set(IMAGE_PATH_SETTINGS))
             if named:
                 raise ValueError(f"{named} set the image path's start or learning rate; {self.model} "
