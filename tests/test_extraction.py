@@ -73,6 +73,33 @@ def test_coarse_to_fine_equals_dense_with_far_fewer_evaluations() -> None:
     assert fine.mesh.volume == pytest.approx(dense.mesh.volume, rel=1e-3)
 
 
+def test_surface_is_followed_along_a_rod_the_coarse_grid_misses() -> None:
+    # a sphere with a thin rod sticking out along x: the rod's axis lies between the coarse grid
+    # points (no coarse point inside it) but on fine ones, so only following the surface from
+    # the sphere finds it all; one cell of dilation (MISE) would stop a coarse cell past the sphere
+    coarse, fine_res = 16, 32
+    cell = (HIGH[0] - LOW[0]) / coarse
+    axis = LOW[1] + 7.5 * cell  # y = z = midway between coarse points, on a fine point
+    sphere_radius, rod_radius = 2.5 * cell, 0.3 * cell
+    centre = torch.tensor([LOW[0] + 4 * cell, axis, axis])
+
+    def occupancy(points: torch.Tensor) -> torch.Tensor:
+        sphere = sphere_radius - (points - centre).norm(dim=1)
+        off_axis = (points[:, 1:] - centre[1:]).norm(dim=1)
+        rod = torch.minimum(rod_radius - off_axis, HIGH[0] - 2 * cell - points[:, 0])
+        return torch.sigmoid(torch.maximum(sphere, rod) / (0.05 * cell))
+
+    coarse_values = occupancy(torch.as_tensor(grid_points(LOW, HIGH, coarse), dtype=torch.float32))
+    rod_only = torch.as_tensor(grid_points(LOW, HIGH, coarse))[:, 0] > LOW[0] + 8 * cell
+    assert coarse_values[rod_only].max() < 0.5  # the coarse grid never sees the rod
+    followed = extract_mesh(occupancy, LOW, HIGH, resolution=fine_res, coarse_resolution=coarse)
+    dense = extract_mesh_dense(occupancy, LOW, HIGH, resolution=fine_res)
+    assert dense.mesh.vertices[:, 0].max() > HIGH[0] - 3 * cell  # the rod is in the dense mesh
+    assert followed.n_evaluations < 0.5 * dense.n_evaluations
+    np.testing.assert_allclose(followed.mesh.vertices, dense.mesh.vertices, atol=1e-9)
+    np.testing.assert_array_equal(followed.mesh.faces, dense.mesh.faces)
+
+
 def test_coarse_equal_to_final_resolution_is_dense() -> None:
     result = extract_mesh(sphere_occupancy(), LOW, HIGH, resolution=16, coarse_resolution=16)
     assert result.n_evaluations == 17**3

@@ -5,19 +5,23 @@ A grid of resolution `r` over the box [`bounds_min`, `bounds_max`] has `r` cells
 `spacing = (max - min) / r` (per axis, metres), and `values[i, j, k]` is the occupancy there.
 
 Evaluating a network at all (r + 1)³ points is wasteful: only cells near the surface
-produce triangles. `extract_mesh` (Occupancy Networks' MISE) evaluates the whole grid at
-`coarse_resolution` c, then doubles the resolution until it reaches `resolution`. At each
-step the finer grid starts as a trilinear upsampling of the coarser one (grid-aligned, so
-shared points keep their values exactly); coarse cells whose 8 corners straddle `level`
-are "active", and the active set is dilated by one cell (26-neighbourhood) to catch
-surface that moved between cells; only fine points in active cells not yet evaluated are
-evaluated exactly.
+produce triangles. `extract_mesh` evaluates the whole grid at `coarse_resolution` c, then
+doubles the resolution until it reaches `resolution`, following the surface (a variant of
+Occupancy Networks' MISE). At each step the finer grid starts as a trilinear upsampling of
+the coarser one (grid-aligned, so shared points keep their values exactly); coarse cells
+whose 8 corners straddle `level` are "active", and only fine points in active cells not yet
+evaluated are evaluated exactly. Then the surface is followed out of the active region: a
+fine cell outside it that crosses `level` (it shares exact corners with the region's border)
+activates its coarse cell, whose points are evaluated in turn, until no crossing fine cell
+lies outside the active region. MISE dilates the active cells by one cell in every direction
+instead, which evaluates about twice the points (`benchmarks/bench_extraction.py`).
 
-Trilinear interpolation never leaves the range of a cell's corner values, so a final cell
-crosses `level` only inside an active region, where all its corners are exact: the mesh
-equals the dense one unless a surface feature is thinner than a coarse cell and missed
-entirely at the coarse level. Choose `coarse_resolution` so the thinnest finger spans a
-few coarse cells (32 over a padded hand box gives ~6 mm cells).
+Trilinear interpolation never leaves the range of a cell's corner values, so when the
+following stops every fine cell that crosses `level` has exact corners: the mesh equals the
+dense one unless a piece of surface is not connected, at any level, to a cell the coarser
+grid saw crossing (a feature thinner than a coarse cell, away from the rest of the surface).
+Choose `coarse_resolution` so the thinnest finger spans a few coarse cells (32 over a padded
+hand box gives ~6 mm cells).
 """
 
 from __future__ import annotations
@@ -28,7 +32,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import trimesh
-from scipy import ndimage
 from skimage import measure
 
 __all__ = [
@@ -222,6 +225,12 @@ def _fine_points_in_cells(active: np.ndarray) -> np.ndarray:
     return mask
 
 
+def _coarse_cells_of(fine_cells: np.ndarray) -> np.ndarray:
+    """Fine cells (2n, 2n, 2n) -> the coarse cells (n, n, n) holding any of them."""
+    n = fine_cells.shape[0] // 2
+    return fine_cells.reshape(n, 2, n, 2, n, 2).any(axis=(1, 3, 5))
+
+
 # --------------------------------------------------------------------------- meshing
 
 
@@ -305,19 +314,23 @@ def extract_mesh(
     values = values.reshape((n + 1,) * 3)
     exact = np.ones_like(values, dtype=bool)
     n_evaluations = values.size
-    dilation = np.ones((3, 3, 3), dtype=bool)
 
     for _ in range(n_doublings):
-        active = ndimage.binary_dilation(_crossing_cells(values, level), structure=dilation)
+        active = _crossing_cells(values, level)
         values = _upsample_linear(values)
         exact = _upsample_exact_mask(exact)
+        spacing = (high - low) / (2 * n)
+        new = active
+        while new.any():  # follow the surface out of the active region
+            todo = np.flatnonzero(_fine_points_in_cells(new) & ~exact)
+            if len(todo):
+                points = _index_to_points(todo, 2 * n + 1, low, spacing)
+                np.put(values, todo, _evaluate(occupancy_fn, points, batch_points, device))
+                np.put(exact, todo, True)
+                n_evaluations += len(todo)
+            new = _coarse_cells_of(_crossing_cells(values, level)) & ~active
+            active |= new
         n *= 2
-        todo = np.flatnonzero(_fine_points_in_cells(active) & ~exact)
-        if len(todo):
-            points = _index_to_points(todo, n + 1, low, (high - low) / n)
-            np.put(values, todo, _evaluate(occupancy_fn, points, batch_points, device))
-            np.put(exact, todo, True)
-            n_evaluations += len(todo)
 
     spacing = (high - low) / n
     mesh = _marching_cubes(values, float(level), low, spacing, close_boundary)
