@@ -367,7 +367,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--model", choices=["i", "ir", "k", "estimator"], help="one model's metrics")
     ev.add_argument("--table", choices=["S1", "S2", "S3"],
                     help="a paper ablation table from the shipped checkpoints, beside the paper's numbers "
-                         "(writes table_<T>.md, .csv and .png into --out, default results/<T>_<profile>)")
+                         "(writes table_<T>.md, .csv, _samples.csv and .png into --out, default results/<T>_<profile>)")
     ev.add_argument("--profile", choices=sorted(PROFILES), default="fast",
                     help="--table: whose checkpoints (fast: the shipped ones; others: <runs>/<profile>/<variant>/"
                          "final.pt) and which test split (fast: the committed kit samples)")

@@ -36,7 +36,10 @@ def test_tables_s1_s2_have_every_variant_beside_the_paper(name, tmp_path):
     full = variants[-1]
     assert without_initial["iou"] < full["iou"]  # the one ablation the fast profile reproduces clearly
     paths = result.write(tmp_path)
-    assert [p.name for p in paths] == [f"table_{name}.md", f"table_{name}.csv", f"table_{name}.png"]
+    assert [p.name for p in paths] == [f"table_{name}.md", f"table_{name}.csv", f"table_{name}_samples.csv",
+                                       f"table_{name}.png"]
+    assert {v for v in result.per_sample} == {r["variant"] for r in result.rows}
+    assert all([s["index"] for s in scores] == [0] for scores in result.per_sample.values())
     with open(paths[1]) as handle:
         assert len(list(csv.DictReader(handle))) == 8
     assert "paper IoU" in paths[0].read_text()
@@ -93,30 +96,58 @@ def test_cli_table_with_profile_writes_its_outputs(tmp_path, capsys):
                  "--threads", "1", "--out", str(out)]) == 0
     text = capsys.readouterr().out
     assert "Table S3 on 1 kit test samples (fast profile)" in text and "R, 512 points" in text
-    assert sorted(p.name for p in out.iterdir()) == ["table_S3.csv", "table_S3.md", "table_S3.png"]
+    assert sorted(p.name for p in out.iterdir()) == ["table_S3.csv", "table_S3.md", "table_S3.png",
+                                                     "table_S3_samples.csv"]
     assert main(["evaluate", "--table", "S1", "--profile", "colab", "--runs", str(tmp_path / "none"),
                  "--data-dir", str(kit_samples_dir()), "--quiet"]) == 2
     assert "train it with --train-missing" in capsys.readouterr().err
 
 
-def test_orderings_compare_the_kit_with_the_paper():
-    from im2hands_lite.evaluation.tables import TableResult, orderings, orderings_markdown
+def _s1_with_samples(per_sample_iou: dict[str, list[float]]):
+    from im2hands_lite.evaluation.tables import TableResult
 
     rows = [{"variant": v, "paper_iou": p, "paper_chamfer_mm": c} for v, (p, c) in PAPER["S1"].items()]
-    kit = {"I - ImageCond": 0.93, "I - QueryImageAtt": 0.888, "I": 0.872, "I + R - InitOccCond": 0.60,
-           "I + R - FeatureCloud": 0.872, "I + R - ContextLatent": 0.8722, "I + R": 0.8745}
+    per_sample = {}
     for row in rows:
-        row["iou"] = kit[row["variant"]]
-    verdicts = {v["variant"]: v for v in orderings(TableResult("S1", rows, 4))}
-    assert verdicts["I - ImageCond"]["verdict"] == "reversed"  # paper +2.5, kit -5.8
+        scores = per_sample_iou.get(row["variant"])
+        if scores is not None:
+            per_sample[row["variant"]] = [{"index": i, "iou": x, "chamfer_mm": 2.0 - x, "penetration_cm3": 0.1}
+                                          for i, x in enumerate(scores)]
+            row["iou"] = sum(scores) / len(scores)
+    return TableResult("S1", rows, 16, "fast", per_sample)
+
+
+def test_orderings_are_verdicts_of_paired_intervals():
+    import numpy as np
+
+    from im2hands_lite.evaluation.tables import orderings, orderings_markdown
+
+    rng = np.random.default_rng(0)
+    base = 0.8 + 0.1 * rng.random(16)  # per-sample IoU of I + R; sample-to-sample spread >> the gaps below
+    noise = 0.002 * rng.standard_normal(16)
+    spread = 0.02 * rng.standard_normal(16)
+    spread -= spread.mean()  # zero mean: only its width matters
+    kit = {"I + R": base, "I": base - 0.0025 + spread,  # I vs I + R: -0.25 points, inside its interval
+           "I - ImageCond": base + 0.05 + noise,  # above I: the paper's ordering reversed
+           "I - QueryImageAtt": base - 0.03 + noise,  # ~0.5 points below I: consistent, so resolved
+           "I + R - InitOccCond": base - 0.2 + noise, "I + R - FeatureCloud": base + spread}
+    verdicts = {v["variant"]: v for v in orderings(_s1_with_samples({k: list(v) for k, v in kit.items()}))}
+    assert verdicts["I - ImageCond"]["verdict"] == "reversed"
     assert verdicts["I - ImageCond"]["paper_gain"] == pytest.approx(2.5)
-    assert verdicts["I - ImageCond"]["kit_gain"] == pytest.approx(-5.8)
-    assert verdicts["I"]["verdict"] == "tie"  # I vs I + R: +0.25 points, below the 0.5 tie band
+    gain = verdicts["I - ImageCond"]["kit_gain"]  # I minus I - ImageCond, IoU points
+    assert gain.mean == pytest.approx(100 * np.mean(kit["I"] - kit["I - ImageCond"])) and gain.n == 16
+    assert gain.high < 0
+    assert verdicts["I - QueryImageAtt"]["verdict"] == "reproduced"  # small but consistent over samples
+    assert verdicts["I"]["verdict"] == "inconclusive" and verdicts["I"]["kit_gain"].low < 0 < verdicts["I"][
+        "kit_gain"].high
     assert verdicts["I + R - InitOccCond"]["verdict"] == "reproduced"
-    assert verdicts["I + R - FeatureCloud"]["verdict"] == "tie"
-    rows[-1].pop("iou")
-    assert orderings(TableResult("S1", rows, 4))[-1]["verdict"] == "missing"
-    assert "| I + R vs I + R - InitOccCond | +10.8 |" in orderings_markdown(TableResult("S1", rows, 4))
+    # Chamfer (here 2 - IoU): the variant's minus the reference's, so positive when the reference is closer
+    assert verdicts["I + R - InitOccCond"]["kit_chamfer_gain"].mean == pytest.approx(0.2 - np.mean(noise))
+    assert verdicts["I + R - FeatureCloud"]["verdict"] == "inconclusive"
+    assert verdicts["I + R - ContextLatent"]["verdict"] == "missing"  # no per-sample scores
+    assert verdicts["I + R - ContextLatent"]["kit_gain"] is None
+    text = orderings_markdown(_s1_with_samples({k: list(v) for k, v in kit.items()}))
+    assert "| I + R vs I + R - InitOccCond | +10.8 | +20.0 [" in text and "| missing |" in text
 
 
 def test_written_tables_read_back(tmp_path):
@@ -126,11 +157,17 @@ def test_written_tables_read_back(tmp_path):
              "paper_chamfer_mm": c, "checkpoints": "x.pt"} for k, (v, (p, c)) in enumerate(PAPER["S1"].items())]
     rows.append({"variant": BASELINE, "iou": 0.9, "chamfer_mm": 1.0, "penetration_cm3": 0.0, "paper_iou": None,
                  "paper_chamfer_mm": None, "checkpoints": ""})
-    original = TableResult("S1", rows, 16, "colab")
+    per_sample = {v: [{"index": i, "iou": 0.5 + 0.01 * k + 0.001 * i, "chamfer_mm": 2.0 + 0.1 * i,
+                       "penetration_cm3": float("nan") if i == 2 else 0.1} for i in range(3)]
+                  for k, v in enumerate(PAPER["S1"])}
+    original = TableResult("S1", rows, 16, "colab", per_sample)
     original.write(tmp_path)
     again = TableResult.from_csv(tmp_path / "table_S1.csv")
     assert (again.name, again.samples, again.profile) == ("S1", 16, "colab")
     assert again.markdown() == original.markdown() and again.rows[-1]["paper_iou"] is None
+    assert again.per_sample.keys() == per_sample.keys()
+    assert again.per_sample["I"][1] == per_sample["I"][1] and str(again.per_sample["I"][2]["penetration_cm3"]) == "nan"
+    assert "| I + R vs I + R - InitOccCond | +10.8 | +3.0 [+3.0, +3.0] |" in again.markdown()  # from the samples
     with pytest.raises(FileNotFoundError):
         TableResult.from_csv(tmp_path / "table_S2.csv")
 

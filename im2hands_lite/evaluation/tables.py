@@ -17,7 +17,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -31,8 +31,9 @@ from ..geometry.extraction import ReconstructionConfig
 from ..models.registry import VARIANTS, load_model
 from ..models.two_stage import InitialPlusTwoHandRefiner
 from .baselines import TemplateIKBaseline
-from .evaluate import noisy_keypoints_of, summarise_occupancy
+from .evaluate import OCCUPANCY_METRICS, noisy_keypoints_of, summarise_occupancy
 from .metrics import two_hand_metrics
+from .paired import paired_bootstrap
 from .reconstruction import reconstruct_pair
 
 # supplementary Tables S1-S3 (InterHand2.6M): IoU %, Chamfer-L1 mm; S3: seconds per iteration
@@ -129,14 +130,10 @@ def _count(value) -> str:
     return "-" if value is None else str(int(value))
 
 
-def _paired_iou(row: dict):
-    """IoU over every sample, the same ones for each variant (tables written before `iou_all`: `iou`)."""
-    return row.get("iou_all", row.get("iou"))
-
-
 FAILED_NOTE = ("Means over the samples where every metric is defined; `failed` samples (an empty predicted hand) "
-               "are left out of them. IoU over all samples, failed ones counting 0 per empty hand: `iou_all` in the "
-               "CSV, used for the orderings below.")
+               "are left out of them. The orderings below pair every sample: a failed one counts IoU 0 per empty "
+               "hand, and is left out of the Chamfer interval only.")
+VERDICTS = ("reproduced", "reversed", "inconclusive", "missing")
 
 
 # (ablated or smaller variant, reference variant) pairs whose IoU ordering the paper reports
@@ -148,36 +145,54 @@ _COMPARISONS = {
 _COMPARISONS["S2"] = [(f"K + {a}", f"K + {b}") for a, b in _COMPARISONS["S1"]]
 
 
-def orderings(result: TableResult, tie_points: float = 0.5) -> list[dict]:
+def _paired(result: "TableResult", variant: str, reference: str, metric: str):
+    """(reference's, variant's) per-sample `metric` over the samples both were scored on."""
+    a = {r["index"]: r[metric] for r in result.per_sample.get(variant, [])}
+    b = {r["index"]: r[metric] for r in result.per_sample.get(reference, [])}
+    common = sorted(set(a) & set(b))
+    return np.array([b[i] for i in common], dtype=float), np.array([a[i] for i in common], dtype=float)
+
+
+def orderings(result: "TableResult", confidence: float = 0.95) -> list[dict]:
     """Does the kit reproduce each of the paper's IoU orderings? One dict per (variant,
-    reference) pair: the paper's and the kit's IoU difference (reference - variant, points) and
-    a verdict: "reproduced" (same sign, kit |diff| >= tie_points), "reversed", or "tie" (the kit
-    cannot tell them apart at this sample size), "missing" (a variant was not evaluated)."""
+    reference) pair: the paper's IoU gain of the reference over the variant (points), the kit's
+    (`kit_gain`: a `PairedDifference` in IoU points, paired over the same samples and Monte Carlo
+    points, or None), the kit's Chamfer-L1 gain (variant - reference, mm: positive when the
+    reference is closer) and the verdict (`../shared/DESIGN.md`, Conventions): "reproduced" when
+    the `confidence` bootstrap interval of the IoU gain excludes zero in the paper's direction,
+    "reversed" when it excludes zero the other way, else "inconclusive"; "missing" when a variant
+    was not scored per sample (a table written before per-sample scores were kept)."""
     rows = {r["variant"]: r for r in result.rows}
     verdicts = []
     for variant, reference in _COMPARISONS[result.name]:
-        a, b = rows.get(variant, {}), rows.get(reference, {})
-        paper = b.get("paper_iou", np.nan) - a.get("paper_iou", np.nan)
-        kit = 100 * (_paired_iou(b) - _paired_iou(a)) if _paired_iou(a) is not None and _paired_iou(
-            b) is not None else np.nan
-        if not np.isfinite(kit):
-            verdict = "missing"
-        elif abs(kit) < tie_points:
-            verdict = "tie"
-        else:
-            verdict = "reproduced" if np.sign(kit) == np.sign(paper) else "reversed"
+        paper = rows.get(reference, {}).get("paper_iou", np.nan) - rows.get(variant, {}).get("paper_iou", np.nan)
+        reference_iou, variant_iou = _paired(result, variant, reference, "iou")
+        iou_gain = chamfer_gain = None
+        verdict = "missing"
+        if len(reference_iou) >= 2:
+            iou_gain = paired_bootstrap(100 * reference_iou, 100 * variant_iou, confidence=confidence)
+            verdict = iou_gain.verdict(expected=1 if paper >= 0 else -1)
+            reference_cd, variant_cd = _paired(result, variant, reference, "chamfer_mm")
+            if (np.isfinite(reference_cd) & np.isfinite(variant_cd)).sum() >= 2:
+                chamfer_gain = paired_bootstrap(variant_cd, reference_cd, confidence=confidence)
         verdicts.append({"variant": variant, "reference": reference, "paper_gain": float(paper),
-                         "kit_gain": float(kit), "verdict": verdict})
+                         "kit_gain": iou_gain, "kit_chamfer_gain": chamfer_gain, "verdict": verdict})
     return verdicts
 
 
-def orderings_markdown(result: TableResult, tie_points: float = 0.5) -> str:
-    lines = [f"| Table {result.name}: reference vs variant | paper IoU gain | kit IoU gain | verdict |",
-             "| --- | ---: | ---: | --- |"]
-    for v in orderings(result, tie_points):
-        lines.append(f"| {v['reference']} vs {v['variant']} | {v['paper_gain']:+.1f} | " + (
-                     f"{v['kit_gain']:+.1f}" if np.isfinite(v["kit_gain"]) else "-") + f" | {v['verdict']} |")
+def orderings_markdown(result: "TableResult") -> str:
+    lines = [f"| Table {result.name}: reference vs variant | paper IoU gain | kit IoU gain [95 % CI] | "
+             "kit Chamfer gain mm [95 % CI] | verdict |", "| --- | ---: | ---: | ---: | --- |"]
+    for v in orderings(result):
+        iou = v["kit_gain"].format() if v["kit_gain"] else "-"
+        chamfer = v["kit_chamfer_gain"].format(digits=2) if v["kit_chamfer_gain"] else "-"
+        lines.append(f"| {v['reference']} vs {v['variant']} | {v['paper_gain']:+.1f} | {iou} | {chamfer} | "
+                     f"{v['verdict']} |")
     return "\n".join(lines) + "\n"
+
+
+def _samples_path(table_csv: Path) -> Path:
+    return table_csv.with_name(f"{table_csv.stem}_samples.csv")
 
 
 @dataclass
@@ -186,6 +201,8 @@ class TableResult:
     rows: list[dict]  # one per variant: kit metrics, paper values, checkpoints
     samples: int
     profile: str = "fast"
+    # variant -> per-sample metrics (`sample_metrics`), what the orderings' intervals pair
+    per_sample: dict[str, list[dict]] = field(default_factory=dict)
 
     def markdown(self) -> str:
         if self.name == "S3":
@@ -223,10 +240,17 @@ class TableResult:
             found = re.search(r"on (\d+) kit test samples \((\w+) profile\)", markdown.read_text())
             if found:
                 samples, profile = int(found.group(1)), found.group(2)
-        return cls(name, rows, samples, profile)
+        per_sample: dict[str, list[dict]] = {}
+        scores = _samples_path(path)
+        if scores.is_file():
+            with open(scores) as handle:
+                for row in csv.DictReader(handle):
+                    per_sample.setdefault(row["variant"], []).append(
+                        {"index": int(row["index"]), **{k: float(row[k]) for k in OCCUPANCY_METRICS}})
+        return cls(name, rows, samples, profile, per_sample)
 
     def write(self, out: str | Path) -> list[Path]:
-        """<out>/table_<name>.md, .csv and .png (kit vs paper IoU)."""
+        """<out>/table_<name>.md, .csv, _samples.csv (per-sample scores) and .png (kit vs paper IoU)."""
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         md = atomic_write(out / f"table_{self.name}.md", lambda h: h.write(self.markdown().encode()))
@@ -239,7 +263,15 @@ class TableResult:
             writer.writerows(self.rows)
             handle.write(text.getvalue().encode())
         table_csv = atomic_write(out / f"table_{self.name}.csv", write_csv)
-        return [md, table_csv, self.plot(out / f"table_{self.name}.png")]
+
+        def write_samples(handle):
+            text = io.StringIO()
+            writer = csv.DictWriter(text, fieldnames=["variant", "index", *OCCUPANCY_METRICS])
+            writer.writeheader()
+            writer.writerows({"variant": variant, **r} for variant, scores in self.per_sample.items() for r in scores)
+            handle.write(text.getvalue().encode())
+        samples_csv = atomic_write(_samples_path(table_csv), write_samples)
+        return [md, table_csv, samples_csv, self.plot(out / f"table_{self.name}.png")]
 
     def plot(self, path: Path) -> Path:
         names = [r["variant"] for r in self.rows]
@@ -275,12 +307,12 @@ def _source(checkpoints) -> CheckpointSource:
     return checkpoints if isinstance(checkpoints, CheckpointSource) else CheckpointSource(shipped=Path(checkpoints))
 
 
-def mean_metrics(meshes_of, dataset, indices, n_points: int = 20_000, seed: int = 0, keypoints=None,
-                 progress: bool = False, label: str = "") -> dict:
-    """Mean IoU / Chamfer-L1 / penetration of `meshes_of(item) -> [right, left]` over the samples
-    where all are defined, the number of `failed` samples and `iou_all` (`summarise_occupancy`);
-    with `keypoints` ({index: (42, 3)}) those replace the ground truth as the model's input and
-    as the alignment joints."""
+def sample_metrics(meshes_of, dataset, indices, n_points: int = 20_000, seed: int = 0, keypoints=None,
+                   progress: bool = False, label: str = "") -> list[dict]:
+    """Per-sample {"index", "iou", "chamfer_mm", "penetration_cm3"} of `meshes_of(item) -> [right,
+    left]` (an empty hand: IoU 0, Chamfer NaN); with `keypoints` ({index: (42, 3)}) those replace
+    the ground truth as the model's input and as the alignment joints. Sample i's Monte Carlo
+    points come from (seed, i), so every variant of a sample is scored on the same points."""
     results = []
     for i in tqdm(indices, desc=label, disable=not progress, leave=False):
         sample = dataset.sample(i)
@@ -288,9 +320,18 @@ def mean_metrics(meshes_of, dataset, indices, n_points: int = 20_000, seed: int 
         if keypoints is not None:
             item = dict(item, keypoints=keypoints[i])
         predicted_joints = item["keypoints"].cpu().numpy()
-        results.append(two_hand_metrics(meshes_of(item), [sample.mesh(0), sample.mesh(1)], predicted_joints,
-                                        sample.keypoints, n_points=n_points, rng=np.random.default_rng([seed, i])))
-    return summarise_occupancy(results)
+        metrics = two_hand_metrics(meshes_of(item), [sample.mesh(0), sample.mesh(1)], predicted_joints,
+                                   sample.keypoints, n_points=n_points, rng=np.random.default_rng([seed, i]))
+        results.append({"index": int(i), **{k: float(metrics[k]) for k in OCCUPANCY_METRICS}})
+    return results
+
+
+def mean_metrics(meshes_of, dataset, indices, n_points: int = 20_000, seed: int = 0, keypoints=None,
+                 progress: bool = False, label: str = "") -> dict:
+    """Mean IoU / Chamfer-L1 / penetration (`sample_metrics`) over the samples where all are
+    defined, the number of `failed` samples and `iou_all` (`summarise_occupancy`)."""
+    return summarise_occupancy(sample_metrics(meshes_of, dataset, indices, n_points, seed, keypoints, progress,
+                                              label))
 
 
 def evaluate_table(name: str, dataset, indices, config: ReconstructionConfig = ReconstructionConfig(
@@ -304,7 +345,11 @@ def evaluate_table(name: str, dataset, indices, config: ReconstructionConfig = R
     if name not in PAPER:
         raise ValueError(f"unknown table {name!r}; choose one of {list(PAPER)}")
     source, indices = _source(checkpoints), list(indices)
-    rows = []
+    rows, per_sample = [], {}
+
+    def scored(label, meshes_of, keypoints):
+        per_sample[label] = sample_metrics(meshes_of, dataset, indices, n_points, seed, keypoints, progress, label)
+        return summarise_occupancy(per_sample[label])
     if name == "S3":
         for variant, stem in _S3.items():
             row = {"variant": variant, "paper_iou": PAPER["S3"][variant][0], "paper_seconds": PAPER["S3"][variant][1]}
@@ -313,10 +358,9 @@ def evaluate_table(name: str, dataset, indices, config: ReconstructionConfig = R
                 row["checkpoints"] = source.label(path)
                 row["seconds_per_step"] = load_checkpoint(path)["extra"].get("seconds_per_step")
                 model = _pipeline(source.path("i_attention"), path)
-                row.update(mean_metrics(_occupancy_meshes(model, config), dataset, indices, n_points, seed, None,
-                                         progress, variant))
+                row.update(scored(variant, _occupancy_meshes(model, config), None))
             rows.append(row)
-        return TableResult(name, rows, len(indices), source.profile)
+        return TableResult(name, rows, len(indices), source.profile, per_sample)
     keypoints = None
     if name == "S2":
         keypoint_refiner = load_model(source.path("k"), "k")
@@ -333,15 +377,13 @@ def evaluate_table(name: str, dataset, indices, config: ReconstructionConfig = R
         paper_iou, paper_cd = PAPER[name][label]
         initial_path, refine_path = source.path(initial_stem), source.path(refine_stem) if refine_stem else None
         model = _pipeline(initial_path, refine_path)
-        metrics = mean_metrics(_occupancy_meshes(model, config), dataset, indices, n_points, seed, keypoints,
-                                progress, label)
+        metrics = scored(label, _occupancy_meshes(model, config), keypoints)
         rows.append({"variant": label, **metrics, "paper_iou": paper_iou, "paper_chamfer_mm": paper_cd,
                      "checkpoints": " + ".join(source.label(p) for p in (initial_path, refine_path) if p)})
     if baseline:
         label = prefix + BASELINE
-        metrics = mean_metrics(TemplateIKBaseline().meshes, dataset, indices, n_points, seed, keypoints, progress,
-                                label)
+        metrics = scored(label, TemplateIKBaseline().meshes, keypoints)
         rows.append({"variant": label, **metrics, "paper_iou": None, "paper_chamfer_mm": None, "checkpoints": ""})
-    return TableResult(name, rows, len(indices), source.profile)
+    return TableResult(name, rows, len(indices), source.profile, per_sample)
 
 
