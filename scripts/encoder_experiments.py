@@ -32,6 +32,7 @@ from im2hands_lite.evaluation.paired import paired_bootstrap
 from im2hands_lite.hand.asset import load_hand_asset
 from im2hands_lite.models.image import fast_decoder, fast_resnet
 from im2hands_lite.models.image_encoder import ImageEncoderConfig, ImageEncoderPretrainer
+from im2hands_lite.models.registry import load_model
 from im2hands_lite.training.settings import get_profile, with_overrides
 from im2hands_lite.training.trainer import train
 
@@ -51,6 +52,13 @@ EXPERIMENTS: dict[str, tuple[str, ImageEncoderConfig]] = {
     "batch_norm_skips_softmax": ("+ heatmaps by spatial-softmax cross-entropy",
                                  _config("batch", True, heatmap_loss="softmax", heatmap_weight=0.5)),
 }
+# Can the network learn the shape at all? Only the beta loss, on many renders: from the shipped
+# encoder (its features plus fine-tuning) and from scratch (run with --train-samples 16384)
+BETAS_ONLY = dict(side_weight=0.0, part_weight=0.0, heatmap_weight=0.0, betas_weight=1.0)
+EXPERIMENTS["betas_only_shipped"] = ("beta loss only, from the shipped encoder",
+                                     _config("batch", True, heatmap_loss="softmax", **BETAS_ONLY))
+EXPERIMENTS["betas_only_scratch"] = ("beta loss only, from scratch",
+                                     _config("batch", True, heatmap_loss="softmax", **BETAS_ONLY))
 SHAPE_NAMES = load_hand_asset().shape_names
 PAIRED = ("side_iou_right", "side_iou_left", "part_miou", "heatmap_px")
 
@@ -72,6 +80,8 @@ def run(name: str, args) -> dict:
     test_set = TwoHandDataset(directory, "test", n_queries=2)
     torch.manual_seed(settings.seed)
     model = ImageEncoderPretrainer(config)
+    if name.endswith("_shipped"):  # the shipped pretrained weights, heads included
+        model.load_state_dict(load_model("encoder").state_dict())
     start = time.time()
     result = train(model, torch.utils.data.Subset(train_set, range(args.train_samples)), settings,
                    progress=False, device="cpu")

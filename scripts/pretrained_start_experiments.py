@@ -10,7 +10,9 @@ labelled query (the same points for both), paired; the image check: point IoU wi
 sample's own crop minus with another sample's crop (same keypoints and queries); and the
 attention's entropy over the 16 image tokens relative to uniform (1.0 = uniform). `_image_lr`:
 pretrained, with the new image layers at the full lr and ImgEnc at x 0.1 (the official rates)
-instead of I's image path at x 0.03.
+instead of I's image path at x 0.03. `estimator_pretrained_16k`: the pretrained start on 16,384
+training renders instead of 2,048 (the same steps). `--out` keeps each encoder's runs apart (the
+scratch runs do not depend on it: copy their JSON files across).
 
     python scripts/pretrained_start_experiments.py --run estimator_pretrained estimator_scratch
     python scripts/pretrained_start_experiments.py --report
@@ -40,6 +42,8 @@ from im2hands_lite.training.settings import get_profile
 # name -> (model, encoder init, further settings)
 EXPERIMENTS = {f"{model}_{init}": (model, init, ()) for model in ("estimator", "i_attention", "i_pixel_aligned")
                for init in ("pretrained", "scratch")}
+# more renders: the pretrained start on 16,384 training renders instead of the profile's 2,048
+EXPERIMENTS["estimator_pretrained_16k"] = ("estimator", "pretrained", ("train_samples=16384",))
 for _variant in ("i_attention", "i_pixel_aligned"):  # the official rates: new image layers at lr, ImgEnc at lr x 0.1
     EXPERIMENTS[f"{_variant}_pretrained_image_lr"] = (_variant, "pretrained", ("image_lr_scale=1.0",
                                                                                  "encoder_lr_scale=0.1"))
@@ -132,7 +136,9 @@ def report(out: Path) -> str:
         lines += ["| estimator | rr MPJPE mm | abs MPJPE mm | rr vs scratch | rr vs constant pose | min |",
                   "|---|---|---|---|---|---|"]
         constant = pre["constant"]
-        for r in (pre, scratch):
+        for r in (pre, records.get("estimator_pretrained_16k"), scratch):
+            if r is None:
+                continue
             vs_scratch = "" if r is scratch else paired_bootstrap(r["rr"], scratch["rr"]).format()
             lines.append(f"| {r['name']} | {np.mean(r['rr']):.1f} | {np.mean(r['abs']):.1f} | {vs_scratch} | "
                          f"{paired_bootstrap(r['rr'], constant['rr']).format()} | {r['minutes']} |")

@@ -178,10 +178,11 @@ PROFILES: dict[str, Profile] = {
     "fast": Profile("fast", image_size=128, data_queries=4096, test_samples=32, models={
         "halo": OccupancyTrainSettings(steps=2000),
         "i": OccupancyTrainSettings(steps=1500),
-        "estimator": EstimatorTrainSettings(steps=4000, train_samples=2048),
+        "estimator": EstimatorTrainSettings(steps=4000, train_samples=16_384),  # 2,048: -5.2 mm worse
         "k": KeypointRefinerTrainSettings(steps=3000, train_samples=2048),
         "r": TwoHandRefinerTrainSettings(steps=600, train_samples=256),
-        "encoder": ImageEncoderTrainSettings(steps=6000),
+        # 16,384 renders: on 2,048 it memorised them (docs/RESULTS.md, "A pretrained ImgEnc")
+        "encoder": ImageEncoderTrainSettings(steps=8000, train_samples=16_384),
     }),
     "colab": Profile("colab", image_size=256, data_queries=4096, test_samples=64, models={
         "halo": OccupancyTrainSettings(steps=6000, batch_size=8, lr=3e-4, n_queries=2048, train_samples=4096),
