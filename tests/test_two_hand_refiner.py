@@ -274,8 +274,14 @@ def test_r_training_caches_its_inputs_under_its_data(tmp_path):
     run_training(RunSpec(model="r", out=str(tmp_path / "run"), data_dir=str(kit_samples_dir()), cache_root=str(tmp_path),
                          initial_checkpoint=str(SHIPPED / "i_none_fast.pt"), progress=False, threads=1,
                          overrides=("steps=1", "batch_size=2", "train_samples=2", "n_queries=64")))
-    cached = [p.name for p in (tmp_path / "refine_inputs").iterdir()]
-    assert cached == [_r_inputs_folder(tmp_path / "refine_inputs", kit_samples_dir(), "train").name]
+    from im2hands_lite.training.r_inputs import refined_keypoints_key
+    from im2hands_lite.training.runs import R_TRAINING_NOISE, R_TRAINING_NOISE_SEED
+
+    cached = sorted(p.name for p in (tmp_path / "refine_inputs").iterdir())
+    truth = _r_inputs_folder(tmp_path / "refine_inputs", kit_samples_dir(), "train").name
+    refined = f"{truth}-{refined_keypoints_key(SHIPPED / 'k_fast.pt', R_TRAINING_NOISE, R_TRAINING_NOISE_SEED)}"
+    assert cached == sorted([truth, refined])  # the truth's inputs and the K-refined ones (the default)
+    assert len(list((tmp_path / "refine_inputs" / refined / "train").glob("*.npz"))) == 2
 
 
 def test_feature_cloud_samples_the_map_at_each_points_projection():
@@ -327,7 +333,7 @@ def test_penetration_term_is_zero_apart_and_positive_when_overlapping():
         return two_hand_refiner_loss(model, out, out.occupancy.detach(), shared, torch.rand(2, 2, shared.shape[1]))[1]
     assert terms_with(0.0)["penetration"] == 0.0
     overlap = terms_with(-1.0)["penetration"]
-    expected = ((shared[..., 0] < 0) & (shared[..., 0] > -1)).float().mean().item()
+    expected = ((shared[..., 0] < 0) & (shared[..., 0] > -1)).float().sum(-1).mean().item()  # sum over points
     assert overlap == pytest.approx(expected) and overlap > 0
 
 
@@ -373,3 +379,53 @@ def test_the_step_loss_draws_n_queries_per_step_keeping_the_penetration_inputs_a
     other = subsample_r_queries(batch, 64, torch.Generator().manual_seed(1))
     assert not torch.equal(other["queries"], small["queries"])  # a fresh draw per step
     assert subsample_r_queries(batch, total, torch.Generator()) is batch
+
+
+def test_refined_inputs_are_what_i_reads_from_k_refined_noisy_keypoints(tiny_cache, tmp_path):
+    """R's "refined" inputs: I's surface from K's refinement of a noise draw, and those keypoints
+    replace the truth as R's input (the labels stay the truth)."""
+    from im2hands_lite.checkpoints import SHIPPED
+    from im2hands_lite.data.noise import KeypointNoiseConfig, noisy_keypoints_of
+    from im2hands_lite.models.registry import load_model
+    from im2hands_lite.models.two_stage import iso_surface_points
+    from im2hands_lite.training.r_inputs import (
+        RInputsDataset,
+        prepare_r_inputs,
+        refined_keypoints_key,
+        refined_noisy_keypoints,
+    )
+
+    initial, base, truth_dir, config = tiny_cache
+    keypoint_refiner = load_model(SHIPPED / "k_fast.pt", "k")
+    refine = refined_noisy_keypoints(keypoint_refiner, KeypointNoiseConfig(), seed=1)
+    prepare_r_inputs(initial, base, tmp_path, "test", indices=[0], config=config, progress=False,
+                     input_keypoints=refine)
+    refined, truth = RInputsDataset(base, tmp_path, "test", n_queries=64, indices=[0])[0], base[0]
+    noisy = noisy_keypoints_of(truth, 0, KeypointNoiseConfig(), seed=1)
+    expected = keypoint_refiner.refine_item(truth, noisy)
+    assert torch.allclose(refined["keypoints"], expected, atol=1e-6)
+    moved = (refined["keypoints"] - truth["keypoints"]).norm(dim=-1).mean()
+    assert 0.003 < moved < 0.05, moved  # millimetres to centimetres off the truth, as K's errors are
+    assert torch.equal(refined["occupancy"], RInputsDataset(base, truth_dir, "test", n_queries=64,
+                                                            indices=[0])[0]["occupancy"])  # the same labels
+    # the surface is I's at the refined keypoints, not at the truth
+    as_read = dict(truth, keypoints=expected)
+    points, _ = iso_surface_points(initial, as_read, 0, config, seed=int(truth["seed"]))
+    assert np.allclose(points, refined["surface_points"][0].numpy(), atol=1e-5)
+    from_truth = RInputsDataset(base, truth_dir, "test", n_queries=64, indices=[0])[0]
+    assert torch.equal(from_truth["keypoints"], truth["keypoints"])
+    assert not torch.allclose(from_truth["surface_points"], refined["surface_points"])
+    # the cache key names K, the noise and the seed
+    key = refined_keypoints_key(SHIPPED / "k_fast.pt", KeypointNoiseConfig(), 1)
+    assert key != refined_keypoints_key(SHIPPED / "k_fast.pt", KeypointNoiseConfig(), 2)
+    assert key != refined_keypoints_key(SHIPPED / "estimator_fast.pt", KeypointNoiseConfig(), 1)
+
+
+@pytest.mark.parametrize("text", ["", "truth,truth", "gt", "truth,refined,noisy"])
+def test_unknown_keypoint_inputs_are_refused(text):
+    from im2hands_lite.training.settings import TwoHandRefinerTrainSettings
+
+    with pytest.raises(ValueError, match="keypoint_inputs"):
+        TwoHandRefinerTrainSettings(keypoint_inputs=text)
+    assert TwoHandRefinerTrainSettings().keypoint_sources() == ("truth", "refined")
+    assert TwoHandRefinerTrainSettings(keypoint_inputs=" refined ").keypoint_sources() == ("refined",)

@@ -98,9 +98,12 @@ def ship(stem: str, runs: str | Path = "runs/ship", shipped: str | Path = SHIPPE
     spec = RunSpec.from_variant(stem, profile="fast", out=str(out), resume=True, overrides=tuple(overrides),
                                 threads=threads, progress=progress, cache_root=cache_root, **fields)
     if spec.has_image_path and shipped.resolve() != SHIPPED.resolve():
-        # image models start from the encoder shipped beside them (the default is the package's)
-        spec = dataclasses.replace(spec, overrides=(f"encoder_checkpoint={shipped / 'image_encoder_fast.pt'}",
-                                                    *spec.overrides))
+        # image models start from the encoder shipped beside them (the default is the package's),
+        # and R's K-refined inputs come from the K shipped beside it
+        beside = [f"encoder_checkpoint={shipped / 'image_encoder_fast.pt'}"]
+        if spec.model == "r":
+            beside.append(f"keypoint_refiner_checkpoint={shipped / 'k_fast.pt'}")
+        spec = dataclasses.replace(spec, overrides=(*beside, *spec.overrides))
     result = run_training(spec)
     minutes = result.log[-1]["seconds"] / 60 if result.log else 0.0  # training time over all resumes
     settings = spec.settings()

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -87,6 +88,14 @@ def add_keypoint_noise(keypoints: Tensor, R: Tensor, config: KeypointNoiseConfig
         right, left = noisy[b, joints].clone(), noisy[b, joints + N_JOINTS].clone()
         noisy[b, joints], noisy[b, joints + N_JOINTS] = left, right
     return noisy
+
+
+def noisy_keypoints_of(item: dict, index: int, noise: KeypointNoiseConfig | None = None, seed: int = 0) -> Tensor:
+    """The fixed noisy-keypoint draw (42, 3) of one data item: seeded by [seed, index], so it is
+    the same for every model and "noisy input" rows of different variants are comparable."""
+    noise = KeypointNoiseConfig() if noise is None else noise
+    generator = torch.Generator().manual_seed(int(np.random.SeedSequence([seed, index]).generate_state(1)[0]))
+    return add_keypoint_noise(item["keypoints"][None], item["R"][None], noise, generator)[0]
 
 
 def root_relative_mpjpe_mm(pred: Tensor, gt: Tensor) -> Tensor:

@@ -7,7 +7,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..data.noise import KeypointNoiseConfig, add_keypoint_noise, mpjpe_mm, root_relative_mpjpe_mm
+from ..data.noise import (
+    mpjpe_mm,
+    noisy_keypoints_of,
+    root_relative_mpjpe_mm,
+)
 from ..geometry.extraction import ReconstructionConfig
 from ..models.estimator import estimator_targets, lift_to_camera
 from .metrics import two_hand_metrics
@@ -71,14 +75,6 @@ def evaluate_queries(model, dataset, indices=None, batch_size: int = 4, progress
         model.train(was_training)
     mean = {k: float(np.mean([r[k] for r in rows])) for k in ("mse", "point_iou")}
     return {"mean": mean, "rows": rows}
-
-
-def noisy_keypoints_of(item: dict, index: int, noise=None, seed: int = 0) -> torch.Tensor:
-    """The fixed noisy-keypoint draw (42, 3) of one data item: seeded by [seed, index], so it is
-    the same for every model and "noisy input" rows of different variants are comparable."""
-    noise = KeypointNoiseConfig() if noise is None else noise
-    generator = torch.Generator().manual_seed(int(np.random.SeedSequence([seed, index]).generate_state(1)[0]))
-    return add_keypoint_noise(item["keypoints"][None], item["R"][None], noise, generator)[0]
 
 
 def noisy_keypoints_for(dataset, indices, noise=None, seed: int = 0) -> dict[int, torch.Tensor]:

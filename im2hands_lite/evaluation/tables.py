@@ -22,7 +22,6 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
-import torch
 from tqdm.auto import tqdm
 
 from ..checkpoints import SHIPPED, CheckpointError, atomic_write, load_checkpoint
@@ -364,13 +363,8 @@ def evaluate_table(name: str, dataset, indices, config: ReconstructionConfig = R
     keypoints = None
     if name == "S2":
         keypoint_refiner = load_model(source.path("k"), "k")
-        keypoints = {}
-        with torch.no_grad():
-            for i in indices:
-                item = dataset[i]
-                noisy = noisy_keypoints_of(item, i, seed=seed)
-                batch = {k: item[k][None] for k in ("image", "K", "R", "t")}
-                keypoints[i] = keypoint_refiner.predict(batch, keypoints=noisy[None]).keypoints[0]
+        keypoints = {i: keypoint_refiner.refine_item(item, noisy_keypoints_of(item, i, seed=seed))
+                     for i, item in ((i, dataset[i]) for i in indices)}
     prefix = "" if name == "S1" else "K + "
     for variant, (initial_stem, refine_stem) in _ROWS.items():
         label = prefix + variant

@@ -244,6 +244,15 @@ class KeypointRefiner(nn.Module):
         image = batch["image"] if self.config.image_cond else None
         return self(keypoints, image, batch["R"], batch["t"], return_attention=return_attention)
 
+    def refine_item(self, item: dict[str, Tensor], keypoints: Tensor) -> Tensor:
+        """K's refinement (42, 3) of one data item's input `keypoints` (42, 3), in eval mode
+        without gradients: what the tables and R's training inputs feed I with."""
+        self.eval()
+        device = next(self.parameters()).device
+        batch = {k: item[k][None].to(device) for k in ("image", "R", "t")}
+        with torch.no_grad():
+            return self.predict(batch, keypoints=keypoints[None].to(device)).keypoints[0].cpu()
+
     def image_parameters(self) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
         """(the image branch besides ImgEnc: ViT, token projection, attention; ImgEnc): the
         optimiser gives ImgEnc its own learning rate (a pretrained encoder fine-tunes slower)."""

@@ -8,7 +8,8 @@
     ─► PCDec, per query x of hand s: [x, I's occupancy at x] attends to its nearest anchors
        of A_s, conditioned on z_c, then residual blocks ─► refined occupancy o_s(x)
 
-Loss: occupancy MSE of both hands + penetration_weight x mean over queries of o_l(x) o_r(x).
+Loss (the official code's): MSE(right) + MSE(left) + penetration_weight x the sum over a
+sample's queries of o_l(x) o_r(x) (0.001: supplementary S.3.2), averaged over the batch.
 Ablation switches (Tables S1-S3): init_occ_cond, feature_cloud, context_latent, n_points.
 
 Coordinates: points and queries enter in the camera frame relative to the two-hand centre
@@ -51,7 +52,7 @@ class TwoHandRefinerConfig:
     init_occ_cond: bool = True  # the query carries I's occupancy at x
     feature_cloud: bool = True  # points carry image features (off: xyz + side label only)
     context_latent: bool = True  # off: each hand decodes with its own z_s instead of z_c
-    penetration_weight: float = 0.001
+    penetration_weight: float = 0.001  # x the sum over each sample's penetration queries (the paper's)
     position_scale: float = 10.0  # root-relative camera-frame metres -> network units
     # R's own ImgEnc (trained with R): its map gives the feature cloud, its pooled C5 z_I
     resnet: ResNetConfig = field(default_factory=fast_resnet)
@@ -344,21 +345,23 @@ class TwoHandRefiner(nn.Module):
 
 def two_hand_refiner_loss(model: TwoHandRefiner, out: TwoHandRefinerOutput, target: Tensor, pen_queries: Tensor | None = None,
                     pen_initial: Tensor | None = None) -> tuple[Tensor, dict[str, float]]:
-    """Occupancy MSE of both hands + penetration_weight x mean of o_r(x) o_l(x).
+    """MSE(right) + MSE(left) + penetration_weight x sum over the M points of o_r(x) o_l(x),
+    mean over the S samples: the paper's weights (1 and 0.001) on the official code's terms.
+    terms: "mse" (the mean of the two MSEs), "penetration" (the sum per sample).
 
     pen_queries (S, M, 3): points where both hands are evaluated for the penetration term
     (e.g. both hands' queries together); pen_initial (S, 2, M): I's occupancy of each hand there.
     """
-    mse = torch.nn.functional.mse_loss(out.occupancy, target)
-    terms = {"mse": mse.item()}
-    loss = mse
+    per_hand = torch.nn.functional.mse_loss(out.occupancy, target, reduction="none").mean(dim=(0, 2))
+    terms = {"mse": per_hand.mean().item()}
+    loss = per_hand.sum()
     weight = model.config.penetration_weight
     if weight > 0 and pen_queries is not None:
         if model.config.init_occ_cond and pen_initial is None:
             raise ValueError("init_occ_cond=True: the penetration term needs pen_initial (S, 2, M)")
         both = [model.occupancy_of(h, out.encoded, out.context, pen_queries,
                                    None if pen_initial is None else pen_initial[:, h]) for h in (0, 1)]
-        penetration = (both[0] * both[1]).mean()
+        penetration = (both[0] * both[1]).sum(dim=-1).mean()
         terms["penetration"] = penetration.item()
         loss = loss + weight * penetration
     return loss, terms

@@ -15,15 +15,25 @@ import torch
 
 from ..data import TwoHandDataset, default_cache_root, generate_split
 from ..data.dataset import config_dir
+from ..data.noise import KeypointNoiseConfig
 from ..models.initial import IMAGE_CONDITIONS
 from ..models.registry import VARIANTS, build_model, load_model, shipped_path
 from ..models.two_hand_refiner import ABLATIONS
 from ..models.two_stage import IsoSurfaceConfig
 from .distributed import init_distributed, pick_device
-from .r_inputs import RInputsDataset, prepare_r_inputs, r_inputs_dir
+from .r_inputs import (
+    RInputsDataset,
+    prepare_r_inputs,
+    r_inputs_dir,
+    refined_keypoints_key,
+    refined_noisy_keypoints,
+)
 from .settings import MODELS, Profile, TrainSettings, get_profile, with_overrides
 from .trainer import TrainResult, refuse_another_run, train
 
+# R's "refined" training inputs: K refines the noise model K trains on, one draw per sample
+# (seed 1; the tables' test draws use seed 0)
+R_TRAINING_NOISE, R_TRAINING_NOISE_SEED = KeypointNoiseConfig(), 1
 # what only models with an image use (not HALO, not I "none")
 IMAGE_PATH_SETTINGS = ("image_lr_scale", "encoder_lr_scale", "encoder_init", "encoder_checkpoint")
 
@@ -136,10 +146,20 @@ def build_data(spec: RunSpec, profile: Profile, settings: TrainSettings, device:
     initial = load_model(initial_path, "i").to(device)
     iso_surface = IsoSurfaceConfig()
     base = TwoHandDataset(directory, "train")
-    inputs = r_inputs_dir(root / "refine_inputs", initial_path, iso_surface, base)
-    prepare_r_inputs(initial, base, inputs, "train", indices, iso_surface, progress=progress)
-    # every query of each item: the step loss draws settings.n_queries of them afresh each step
-    return RInputsDataset(base, inputs, "train", n_queries=None, indices=indices)
+    parts = []
+    for source in settings.keypoint_sources():
+        keypoints_key, input_keypoints = "", None
+        if source == "refined":
+            k_path = Path(settings.keypoint_refiner_checkpoint or shipped_path("k"))
+            keypoints_key = refined_keypoints_key(k_path, R_TRAINING_NOISE, R_TRAINING_NOISE_SEED)
+            input_keypoints = refined_noisy_keypoints(load_model(k_path, "k").to(device), R_TRAINING_NOISE,
+                                                      R_TRAINING_NOISE_SEED)
+        inputs = r_inputs_dir(root / "refine_inputs", initial_path, iso_surface, base, keypoints_key)
+        prepare_r_inputs(initial, base, inputs, "train", indices, iso_surface, progress=progress,
+                         input_keypoints=input_keypoints)
+        # every query of each item: the step loss draws settings.n_queries of them afresh each step
+        parts.append(RInputsDataset(base, inputs, "train", n_queries=None, indices=indices))
+    return parts[0] if len(parts) == 1 else torch.utils.data.ConcatDataset(parts)
 
 
 def run_training(spec: RunSpec) -> TrainResult:

@@ -114,16 +114,33 @@ class EstimatorTrainSettings(ImageModelSettings):
     decay_factor: float = 0.3
 
 
+R_KEYPOINT_INPUTS = ("truth", "refined")
+
+
 @dataclass(frozen=True)
 class TwoHandRefinerTrainSettings(ImageModelSettings):
-    """R: occupancy MSE of both hands + the model's penetration term, on a frozen I's outputs."""
+    """R: occupancy MSE of both hands + the model's penetration term, on a frozen I's outputs.
+
+    `keypoint_inputs`: the keypoints I reads for R's inputs, comma-separated: "truth" (the
+    sample's) and "refined" (K's refinement of a fixed noise-model draw): with both, every
+    training sample appears once with each. The official code trains R on whatever keypoints
+    it is given, predicted ones included, and R gains most with predicted keypoints (S2)."""
 
     n_queries: int = 1024  # per hand per step
+    keypoint_inputs: str = "truth,refined"
+    keypoint_refiner_checkpoint: str = ""  # "" = the shipped k_fast.pt (for "refined")
 
     def __post_init__(self):
         super().__post_init__()
         if self.n_queries < 2:
             raise ValueError(f"n_queries must be >= 2, got {self.n_queries}")
+        sources = self.keypoint_sources()
+        if not sources or len(set(sources)) != len(sources) or set(sources) - set(R_KEYPOINT_INPUTS):
+            raise ValueError(f"keypoint_inputs must name distinct ones of {R_KEYPOINT_INPUTS} separated by commas, "
+                             f"got {self.keypoint_inputs!r}")
+
+    def keypoint_sources(self) -> tuple[str, ...]:
+        return tuple(name.strip() for name in self.keypoint_inputs.split(",") if name.strip())
 
 
 @dataclass(frozen=True)
