@@ -158,7 +158,7 @@ def _evaluate_table(args: argparse.Namespace) -> int:
     split = TwoHandDataset(directory, args.split)
     recon = ReconstructionConfig(resolution=args.resolution, coarse_resolution=max(args.resolution // 4, 4))
     result = evaluate_table(args.table, split, range(min(samples, len(split))), recon, source,
-                            progress=not args.quiet, baseline=not args.no_baseline)
+                            progress=not args.quiet, baseline=not args.no_baseline, row_cache=args.row_cache or None)
     print(result.markdown())
     for path in result.write(args.out or f"results/{args.table}_{args.profile}"):
         print(f"wrote {path}")
@@ -378,6 +378,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="--table: the training settings of every trained variant (a run in --runs trained "
                          "with others is refused; with --train-missing, missing variants train with them)")
     ev.add_argument("--no-baseline", action="store_true", help="--table: leave out the IK-template baseline row")
+    ev.add_argument("--row-cache", default="",
+                    help="--table: keep each scored row in this folder and reuse rows scored there with the same "
+                         "checkpoints, data and settings (a stopped table run resumes; clear it after code changes)")
     ev.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     ev.add_argument("--checkpoint", help="default: the shipped fast checkpoint of the model")
     ev.add_argument("--variant", choices=IMAGE_CONDITIONS, default="attention", help="I: which shipped variant")

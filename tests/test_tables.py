@@ -37,7 +37,7 @@ def test_tables_s1_s2_have_every_variant_beside_the_paper(name, tmp_path):
     assert without_initial["iou"] < full["iou"]  # the one ablation the fast profile reproduces clearly
     paths = result.write(tmp_path)
     assert [p.name for p in paths] == [f"table_{name}.md", f"table_{name}.csv", f"table_{name}_samples.csv",
-                                       f"table_{name}.png"]
+                                       f"table_{name}_orderings.csv", f"table_{name}.png"]
     assert {v for v in result.per_sample} == {r["variant"] for r in result.rows}
     assert all([s["index"] for s in scores] == [0] for scores in result.per_sample.values())
     with open(paths[1]) as handle:
@@ -56,6 +56,22 @@ def test_table_s3_and_the_cli(tmp_path, capsys):
     assert "either --model or --table" in capsys.readouterr().err
     with pytest.raises(ValueError, match="unknown table"):
         evaluate_table("S9", data, [0])
+
+
+def test_a_stopped_table_resumes_from_its_row_cache(tmp_path, monkeypatch):
+    from im2hands_lite.evaluation import tables
+
+    data = TwoHandDataset(kit_samples_dir(), "test")
+    first = evaluate_table("S3", data, [0], COARSE, n_points=2000, progress=False, row_cache=tmp_path)
+    assert len(list(tmp_path.glob("*.json"))) == 3  # one file per scored row
+
+    def never(*args, **kwargs):
+        raise AssertionError("a cached row was scored again")
+    monkeypatch.setattr(tables, "sample_metrics", never)
+    again = evaluate_table("S3", data, [0], COARSE, n_points=2000, progress=False, row_cache=tmp_path)
+    assert again.per_sample == first.per_sample and again.markdown() == first.markdown()
+    with pytest.raises(AssertionError, match="scored again"):  # other Monte Carlo points: another key
+        evaluate_table("S3", data, [0], COARSE, n_points=1000, progress=False, row_cache=tmp_path)
 
 
 def test_missing_variants_are_named_or_trained(tmp_path):
@@ -95,9 +111,9 @@ def test_cli_table_with_profile_writes_its_outputs(tmp_path, capsys):
     assert main(["evaluate", "--table", "S3", "--samples", "1", "--resolution", "16", "--quiet",
                  "--threads", "1", "--out", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "Table S3 on 1 kit test samples (fast profile)" in text and "R, 512 points" in text
+    assert "Table S3 on 1 kit test samples (fast profile, 16^3 Marching Cubes)" in text and "R, 512 points" in text
     assert sorted(p.name for p in out.iterdir()) == ["table_S3.csv", "table_S3.md", "table_S3.png",
-                                                     "table_S3_samples.csv"]
+                                                     "table_S3_orderings.csv", "table_S3_samples.csv"]
     assert main(["evaluate", "--table", "S1", "--profile", "colab", "--runs", str(tmp_path / "none"),
                  "--data-dir", str(kit_samples_dir()), "--quiet"]) == 2
     assert "train it with --train-missing" in capsys.readouterr().err
@@ -111,7 +127,8 @@ def _s1_with_samples(per_sample_iou: dict[str, list[float]]):
     for row in rows:
         scores = per_sample_iou.get(row["variant"])
         if scores is not None:
-            per_sample[row["variant"]] = [{"index": i, "iou": x, "chamfer_mm": 2.0 - x, "penetration_cm3": 0.1}
+            per_sample[row["variant"]] = [{"index": i, "iou": x, "chamfer_mm": 2.0 - x,
+                                           "penetration_cm3": 1.0 - x}
                                           for i, x in enumerate(scores)]
             row["iou"] = sum(scores) / len(scores)
     return TableResult("S1", rows, 16, "fast", per_sample)
@@ -143,6 +160,9 @@ def test_orderings_are_verdicts_of_paired_intervals():
     assert verdicts["I + R - InitOccCond"]["verdict"] == "reproduced"
     # Chamfer (here 2 - IoU): the variant's minus the reference's, so positive when the reference is closer
     assert verdicts["I + R - InitOccCond"]["kit_chamfer_gain"].mean == pytest.approx(0.2 - np.mean(noise))
+    # penetration (here 1 - IoU): likewise variant minus reference, positive when the reference has less
+    penetration = verdicts["I + R - InitOccCond"]["kit_penetration_gain"]
+    assert penetration.mean == pytest.approx(0.2 - np.mean(noise)) and penetration.low > 0
     assert verdicts["I + R - FeatureCloud"]["verdict"] == "inconclusive"
     assert verdicts["I + R - ContextLatent"]["verdict"] == "missing"  # no per-sample scores
     assert verdicts["I + R - ContextLatent"]["kit_gain"] is None
@@ -160,16 +180,44 @@ def test_written_tables_read_back(tmp_path):
     per_sample = {v: [{"index": i, "iou": 0.5 + 0.01 * k + 0.001 * i, "chamfer_mm": 2.0 + 0.1 * i,
                        "penetration_cm3": float("nan") if i == 2 else 0.1} for i in range(3)]
                   for k, v in enumerate(PAPER["S1"])}
-    original = TableResult("S1", rows, 16, "colab", per_sample)
-    original.write(tmp_path)
+    original = TableResult("S1", rows, 16, "colab", per_sample, resolution=128)
+    written = original.write(tmp_path)
+    assert [p.name for p in written] == ["table_S1.md", "table_S1.csv", "table_S1_samples.csv",
+                                         "table_S1_orderings.csv", "table_S1.png"]
     again = TableResult.from_csv(tmp_path / "table_S1.csv")
-    assert (again.name, again.samples, again.profile) == ("S1", 16, "colab")
+    assert (again.name, again.samples, again.profile, again.resolution) == ("S1", 16, "colab", 128)
     assert again.markdown() == original.markdown() and again.rows[-1]["paper_iou"] is None
     assert again.per_sample.keys() == per_sample.keys()
     assert again.per_sample["I"][1] == per_sample["I"][1] and str(again.per_sample["I"][2]["penetration_cm3"]) == "nan"
     assert "| I + R vs I + R - InitOccCond | +10.8 | +3.0 [+3.0, +3.0] |" in again.markdown()  # from the samples
     with pytest.raises(FileNotFoundError):
         TableResult.from_csv(tmp_path / "table_S2.csv")
+    # every ordering with its interval and verdict, as CSV
+    with open(tmp_path / "table_S1_orderings.csv") as handle:
+        ordering_rows = {(r["reference"], r["variant"]): r for r in csv.DictReader(handle)}
+    row = ordering_rows["I + R", "I + R - InitOccCond"]
+    assert float(row["kit_gain"]) == pytest.approx(3.0) and float(row["kit_gain_low"]) <= 3.0 <= float(
+        row["kit_gain_high"]) + 1e-9
+    assert row["verdict"] == "reproduced" and row["n"] == "3" and float(row["paper_gain"]) == pytest.approx(10.8)
+
+
+def test_reproduction_status_lists_the_asked_orderings_with_their_intervals():
+    import numpy as np
+
+    from im2hands_lite.evaluation.tables import reproduction_status
+
+    rng = np.random.default_rng(1)
+    base = 0.8 + 0.1 * rng.random(16)
+    result = _s1_with_samples({"I + R": list(base), "I": list(base - 0.01 + 0.001 * rng.standard_normal(16)),
+                               "I - ImageCond": list(base + 0.02 + 0.001 * rng.standard_normal(16))})
+    result.resolution = 128
+    box = reproduction_status({"S1": result}, [("S1", "I", "I - ImageCond"), ("S1", "I + R", "I")])
+    lines = box.splitlines()
+    assert lines[2].startswith("| S1 | I vs I - ImageCond | +2.5 | -3.0 [") and lines[2].endswith("**reversed** |")
+    assert lines[3].startswith("| S1 | I + R vs I | +0.6 | +1.0 [") and lines[3].endswith("**reproduced** |")
+    assert "S1: 16 samples at 128^3" in box
+    with pytest.raises(KeyError, match="no ordering 'I' vs 'I - Nothing' in table 'S1'"):
+        reproduction_status({"S1": result}, [("S1", "I", "I - Nothing")])
 
 
 def test_a_table_refuses_a_run_trained_with_other_settings(tmp_path):

@@ -15,7 +15,9 @@ with K's keypoints the predicted middle joint is used (no ground truth at test t
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +26,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..checkpoints import SHIPPED, CheckpointError, atomic_write, load_checkpoint
+from ..checkpoints import SHIPPED, CheckpointError, atomic_write, load_checkpoint, sha256_of
 from ..data.dataset import sample_to_item
 from ..geometry.extraction import ReconstructionConfig
 from ..models.registry import VARIANTS, load_model
@@ -152,12 +154,21 @@ def _paired(result: "TableResult", variant: str, reference: str, metric: str):
     return np.array([b[i] for i in common], dtype=float), np.array([a[i] for i in common], dtype=float)
 
 
+def _paired_gain(result: "TableResult", variant: str, reference: str, metric: str, confidence: float):
+    """Variant minus reference of a lower-is-better `metric`, paired; None with < 2 finite pairs."""
+    reference_values, variant_values = _paired(result, variant, reference, metric)
+    if (np.isfinite(reference_values) & np.isfinite(variant_values)).sum() < 2:
+        return None
+    return paired_bootstrap(variant_values, reference_values, confidence=confidence)
+
+
 def orderings(result: "TableResult", confidence: float = 0.95) -> list[dict]:
     """Does the kit reproduce each of the paper's IoU orderings? One dict per (variant,
     reference) pair: the paper's IoU gain of the reference over the variant (points), the kit's
     (`kit_gain`: a `PairedDifference` in IoU points, paired over the same samples and Monte Carlo
     points, or None), the kit's Chamfer-L1 gain (variant - reference, mm: positive when the
-    reference is closer) and the verdict (`../shared/DESIGN.md`, Conventions): "reproduced" when
+    reference is closer), the kit's penetration gain (`kit_penetration_gain`, variant - reference,
+    cm^3: positive when the reference puts the two hands into each other less) and the verdict (`../shared/DESIGN.md`, Conventions): "reproduced" when
     the `confidence` bootstrap interval of the IoU gain excludes zero in the paper's direction,
     "reversed" when it excludes zero the other way, else "inconclusive"; "missing" when a variant
     was not scored per sample (a table written before per-sample scores were kept)."""
@@ -166,27 +177,29 @@ def orderings(result: "TableResult", confidence: float = 0.95) -> list[dict]:
     for variant, reference in _COMPARISONS[result.name]:
         paper = rows.get(reference, {}).get("paper_iou", np.nan) - rows.get(variant, {}).get("paper_iou", np.nan)
         reference_iou, variant_iou = _paired(result, variant, reference, "iou")
-        iou_gain = chamfer_gain = None
+        iou_gain = chamfer_gain = penetration_gain = None
         verdict = "missing"
         if len(reference_iou) >= 2:
             iou_gain = paired_bootstrap(100 * reference_iou, 100 * variant_iou, confidence=confidence)
             verdict = iou_gain.verdict(expected=1 if paper >= 0 else -1)
-            reference_cd, variant_cd = _paired(result, variant, reference, "chamfer_mm")
-            if (np.isfinite(reference_cd) & np.isfinite(variant_cd)).sum() >= 2:
-                chamfer_gain = paired_bootstrap(variant_cd, reference_cd, confidence=confidence)
+            chamfer_gain = _paired_gain(result, variant, reference, "chamfer_mm", confidence)
+            penetration_gain = _paired_gain(result, variant, reference, "penetration_cm3", confidence)
         verdicts.append({"variant": variant, "reference": reference, "paper_gain": float(paper),
-                         "kit_gain": iou_gain, "kit_chamfer_gain": chamfer_gain, "verdict": verdict})
+                         "kit_gain": iou_gain, "kit_chamfer_gain": chamfer_gain,
+                         "kit_penetration_gain": penetration_gain, "verdict": verdict})
     return verdicts
 
 
 def orderings_markdown(result: "TableResult") -> str:
     lines = [f"| Table {result.name}: reference vs variant | paper IoU gain | kit IoU gain [95 % CI] | "
-             "kit Chamfer gain mm [95 % CI] | verdict |", "| --- | ---: | ---: | ---: | --- |"]
+             "kit Chamfer gain mm [95 % CI] | kit penetration gain cm^3 [95 % CI] | verdict |",
+             "| --- | ---: | ---: | ---: | ---: | --- |"]
     for v in orderings(result):
         iou = v["kit_gain"].format() if v["kit_gain"] else "-"
         chamfer = v["kit_chamfer_gain"].format(digits=2) if v["kit_chamfer_gain"] else "-"
+        penetration = v["kit_penetration_gain"].format(digits=3) if v["kit_penetration_gain"] else "-"
         lines.append(f"| {v['reference']} vs {v['variant']} | {v['paper_gain']:+.1f} | {iou} | {chamfer} | "
-                     f"{v['verdict']} |")
+                     f"{penetration} | {v['verdict']} |")
     return "\n".join(lines) + "\n"
 
 
@@ -202,6 +215,7 @@ class TableResult:
     profile: str = "fast"
     # variant -> per-sample metrics (`sample_metrics`), what the orderings' intervals pair
     per_sample: dict[str, list[dict]] = field(default_factory=dict)
+    resolution: int | None = None  # the final Marching Cubes grid (cells per axis), when known
 
     def markdown(self) -> str:
         if self.name == "S3":
@@ -216,7 +230,8 @@ class TableResult:
                     f"{_fmt(r.get('penetration_cm3'), digits=3)} | {_count(r.get('failed'))} | "
                     f"{_fmt(r['paper_iou'], digits=1)} | {_fmt(r['paper_chamfer_mm'])} |"
                     for r in self.rows]
-        title = f"Table {self.name} on {self.samples} kit test samples ({self.profile} profile)"
+        grid = f", {self.resolution}^3 Marching Cubes" if self.resolution else ""
+        title = f"Table {self.name} on {self.samples} kit test samples ({self.profile} profile{grid})"
         return "\n".join([title, "", head, *body, "", FAILED_NOTE, "", orderings_markdown(self)])
 
     @classmethod
@@ -233,12 +248,14 @@ class TableResult:
         with open(path) as handle:
             rows = [{k: (v if k in text_fields else (float(v) if v not in ("", None) else None))
                      for k, v in row.items()} for row in csv.DictReader(handle)]
-        samples, profile = 0, "fast"
+        samples, profile, resolution = 0, "fast", None
         markdown = path.with_suffix(".md")
         if markdown.is_file():
-            found = re.search(r"on (\d+) kit test samples \((\w+) profile\)", markdown.read_text())
+            found = re.search(r"on (\d+) kit test samples \((\w+) profile(?:, (\d+)\^3 Marching Cubes)?\)",
+                              markdown.read_text())
             if found:
                 samples, profile = int(found.group(1)), found.group(2)
+                resolution = int(found.group(3)) if found.group(3) else None
         per_sample: dict[str, list[dict]] = {}
         scores = _samples_path(path)
         if scores.is_file():
@@ -246,7 +263,7 @@ class TableResult:
                 for row in csv.DictReader(handle):
                     per_sample.setdefault(row["variant"], []).append(
                         {"index": int(row["index"]), **{k: float(row[k]) for k in OCCUPANCY_METRICS}})
-        return cls(name, rows, samples, profile, per_sample)
+        return cls(name, rows, samples, profile, per_sample, resolution)
 
     def write(self, out: str | Path) -> list[Path]:
         """<out>/table_<name>.md, .csv, _samples.csv (per-sample scores) and .png (kit vs paper IoU)."""
@@ -270,25 +287,96 @@ class TableResult:
             writer.writerows({"variant": variant, **r} for variant, scores in self.per_sample.items() for r in scores)
             handle.write(text.getvalue().encode())
         samples_csv = atomic_write(_samples_path(table_csv), write_samples)
-        return [md, table_csv, samples_csv, self.plot(out / f"table_{self.name}.png")]
+        orderings_csv = atomic_write(out / f"table_{self.name}_orderings.csv",
+                                     lambda handle: handle.write(orderings_csv_text(self).encode()))
+        return [md, table_csv, samples_csv, orderings_csv, self.plot(out / f"table_{self.name}.png")]
 
     def plot(self, path: Path) -> Path:
+        """Left: kit vs paper IoU per variant. Right: each ordering's kit IoU gain with its paired
+        95 % interval (coloured by verdict) beside the paper's gain."""
         names = [r["variant"] for r in self.rows]
         kit = [100 * r["iou"] if r.get("iou") is not None else np.nan for r in self.rows]
         paper = [r["paper_iou"] if r["paper_iou"] is not None else np.nan for r in self.rows]
         x = np.arange(len(names))
-        fig, ax = plt.subplots(figsize=(1.3 * len(names) + 2, 3.6))
+        verdicts = orderings(self)
+        fig, (ax, gains) = plt.subplots(1, 2, figsize=(1.3 * len(names) + 7, 3.8),
+                                        gridspec_kw={"width_ratios": [len(names) + 2, 6]})
         ax.bar(x - 0.2, kit, 0.4, label=f"kit ({self.profile} profile)")
         ax.bar(x + 0.2, paper, 0.4, label="paper (InterHand2.6M)")
         ax.set_xticks(x, names, rotation=30, ha="right", fontsize=8)
         ax.set_ylabel("IoU (%)")
-        ax.set_title(f"Table {self.name}")
+        ax.set_title(f"Table {self.name} ({self.samples} samples)")
         ax.set_ylim(0, 105)
-        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+        ax.legend(fontsize=8, loc="lower left")
+        y = np.arange(len(verdicts))[::-1]
+        for row, v in zip(y, verdicts):
+            gain = v["kit_gain"]
+            if gain is not None:
+                gains.errorbar(gain.mean, row, xerr=[[gain.mean - gain.low], [gain.high - gain.mean]], fmt="o",
+                               color=VERDICT_COLOURS[v["verdict"]], capsize=3)
+            gains.plot(v["paper_gain"], row, "x", color="black")
+        gains.axvline(0.0, color="grey", linewidth=0.8)
+        gains.set_xscale("symlog", linthresh=1.0)  # linear within +-1 point, where most intervals lie
+        gains.set_yticks(y, [f"{v['reference']} vs {v['variant']}" for v in verdicts], fontsize=7)
+        gains.yaxis.tick_right()
+        gains.set_xlabel("IoU gain, points, symlog (x: paper; o: kit, 95 % CI)", fontsize=8)
+        gains.set_title("orderings: " + ", ".join(f"{c} {k}" for k, c in _verdict_counts(verdicts).items()),
+                        fontsize=8)
         fig.tight_layout()
         atomic_write(path, lambda handle: fig.savefig(handle, format="png", dpi=90))
         plt.close(fig)
         return path
+
+
+VERDICT_COLOURS = {"reproduced": "tab:green", "reversed": "tab:red", "inconclusive": "tab:grey",
+                   "missing": "white"}
+
+
+def _verdict_counts(verdicts: list[dict]) -> dict[str, int]:
+    counts = {k: sum(v["verdict"] == k for v in verdicts) for k in VERDICT_COLOURS}
+    return {k: c for k, c in counts.items() if c}
+
+
+def _interval_fields(prefix: str, gain) -> dict:
+    if gain is None:
+        return {prefix: None, f"{prefix}_low": None, f"{prefix}_high": None}
+    return {prefix: gain.mean, f"{prefix}_low": gain.low, f"{prefix}_high": gain.high}
+
+
+def orderings_csv_text(result: "TableResult") -> str:
+    """`orderings(result)` as CSV: one row per (reference, variant) with each gain's mean and 95 %
+    interval, the number of paired samples and the verdict."""
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=[
+        "reference", "variant", "paper_gain", "n", *_interval_fields("kit_gain", None),
+        *_interval_fields("kit_chamfer_gain", None), *_interval_fields("kit_penetration_gain", None), "verdict"])
+    writer.writeheader()
+    for v in orderings(result):
+        writer.writerow({"reference": v["reference"], "variant": v["variant"], "paper_gain": v["paper_gain"],
+                         "n": v["kit_gain"].n if v["kit_gain"] else 0, **_interval_fields("kit_gain", v["kit_gain"]),
+                         **_interval_fields("kit_chamfer_gain", v["kit_chamfer_gain"]),
+                         **_interval_fields("kit_penetration_gain", v["kit_penetration_gain"]),
+                         "verdict": v["verdict"]})
+    return text.getvalue()
+
+
+def reproduction_status(results: dict[str, "TableResult"], claims: list[tuple[str, str, str]] | None = None) -> str:
+    """A short Markdown box: what reproduces, with the intervals. `claims`: (table, reference,
+    variant) orderings to list (default: every ordering of every table given)."""
+    lines = ["| table | ordering (paper: reference above variant) | paper gain | kit gain [95 % CI] | verdict |",
+             "| --- | --- | ---: | ---: | --- |"]
+    by_key = {(name, v["reference"], v["variant"]): v for name, r in results.items() for v in orderings(r)}
+    for key in claims if claims is not None else list(by_key):
+        if key not in by_key:
+            raise KeyError(f"no ordering {key[1]!r} vs {key[2]!r} in table {key[0]!r}: "
+                           f"have {sorted(k for k in by_key if k[0] == key[0])}")
+        v = by_key[key]
+        gain = v["kit_gain"].format() if v["kit_gain"] else "-"
+        lines.append(f"| {key[0]} | {key[1]} vs {key[2]} | {v['paper_gain']:+.1f} | {gain} | **{v['verdict']}** |")
+    shown = sorted({name for name, _, _ in (claims or by_key)})
+    notes = ", ".join(f"{name}: {results[name].samples} samples"
+                      + (f" at {results[name].resolution}^3" if results[name].resolution else "") for name in shown)
+    return "\n".join(lines) + f"\n\n({notes}; paired bootstrap over samples, the same Monte Carlo points.)\n"
 
 
 def _pipeline(initial_path: Path, refine_path: Path | None):
@@ -333,22 +421,63 @@ def mean_metrics(meshes_of, dataset, indices, n_points: int = 20_000, seed: int 
                                               label))
 
 
+class RowCache:
+    """Per-sample scores of table rows already computed, one JSON file per row under `directory`,
+    keyed by everything that decides them: the row, its checkpoints' sha256, the test data and
+    samples, the grid, the Monte Carlo points and the keypoint input. A stopped table run then
+    resumes at the first row not yet scored. The key holds no code version: clear the folder
+    after changing the evaluation code."""
+
+    def __init__(self, directory: str | Path):
+        self.directory = Path(directory)
+
+    def key(self, label: str, checkpoints: list[Path], **settings) -> str:
+        payload = {"label": label, "checkpoints": [sha256_of(p) for p in checkpoints], **settings}
+        return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+    def get(self, key: str) -> list[dict] | None:
+        path = self.directory / f"{key}.json"
+        if not path.is_file():
+            return None
+        return [{k: (float("nan") if v is None else v) for k, v in row.items()}
+                for row in json.loads(path.read_text())["per_sample"]]
+
+    def put(self, key: str, label: str, per_sample: list[dict]) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        rows = [{k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in r.items()}
+                for r in per_sample]
+        atomic_write(self.directory / f"{key}.json",
+                     lambda handle: handle.write(json.dumps({"label": label, "per_sample": rows}).encode()))
+
+
 def evaluate_table(name: str, dataset, indices, config: ReconstructionConfig = ReconstructionConfig(
         resolution=64, coarse_resolution=16), checkpoints: CheckpointSource | str | Path = SHIPPED,
-        n_points: int = 20_000, seed: int = 0, progress: bool = True, baseline: bool = True) -> TableResult:
+        n_points: int = 20_000, seed: int = 0, progress: bool = True, baseline: bool = True,
+        row_cache: RowCache | str | Path | None = None) -> TableResult:
     """Evaluate every variant of table `name` ("S1", "S2", "S3") on `dataset[indices]`.
 
     `checkpoints`: a folder of shipped-style `<stem>_fast.pt` files, or a `CheckpointSource`
     (profile, trained runs, train missing variants). `baseline`: add the IK-template row
-    (S1, S2)."""
+    (S1, S2). `row_cache`: a folder (`RowCache`) that keeps each scored row, so that a stopped
+    run resumes."""
     if name not in PAPER:
         raise ValueError(f"unknown table {name!r}; choose one of {list(PAPER)}")
     source, indices = _source(checkpoints), list(indices)
     rows, per_sample = [], {}
+    cache = RowCache(row_cache) if isinstance(row_cache, (str, Path)) else row_cache
+    settings = {"data": str(getattr(dataset, "directory", "")), "split": getattr(dataset, "split", ""),
+                "indices": indices, "resolution": config.resolution, "coarse_resolution": config.coarse_resolution,
+                "n_points": n_points, "seed": seed}
 
-    def scored(label, meshes_of, keypoints):
-        per_sample[label] = sample_metrics(meshes_of, dataset, indices, n_points, seed, keypoints, progress, label)
-        return summarise_occupancy(per_sample[label])
+    def scored(label, meshes_of, keypoints, used: list[Path]):
+        key = cache.key(label, used, **settings) if cache else ""
+        found = cache.get(key) if cache else None
+        if found is None:
+            found = sample_metrics(meshes_of, dataset, indices, n_points, seed, keypoints, progress, label)
+            if cache:
+                cache.put(key, label, found)
+        per_sample[label] = found
+        return summarise_occupancy(found)
     if name == "S3":
         for variant, stem in _S3.items():
             row = {"variant": variant, "paper_iou": PAPER["S3"][variant][0], "paper_seconds": PAPER["S3"][variant][1]}
@@ -356,13 +485,15 @@ def evaluate_table(name: str, dataset, indices, config: ReconstructionConfig = R
                 path = source.path(stem)
                 row["checkpoints"] = source.label(path)
                 row["seconds_per_step"] = load_checkpoint(path)["extra"].get("seconds_per_step")
-                model = _pipeline(source.path("i_attention"), path)
-                row.update(scored(variant, _occupancy_meshes(model, config), None))
+                initial_path = source.path("i_attention")
+                model = _pipeline(initial_path, path)
+                row.update(scored(variant, _occupancy_meshes(model, config), None, [initial_path, path]))
             rows.append(row)
-        return TableResult(name, rows, len(indices), source.profile, per_sample)
-    keypoints = None
-    if name == "S2":
-        keypoint_refiner = load_model(source.path("k"), "k")
+        return TableResult(name, rows, len(indices), source.profile, per_sample, config.resolution)
+    keypoints, keypoint_paths = None, []
+    if name == "S2":  # K's checkpoint decides every S2 row's input
+        keypoint_paths = [source.path("k")]
+        keypoint_refiner = load_model(keypoint_paths[0], "k")
         keypoints = {i: keypoint_refiner.refine_item(item, noisy_keypoints_of(item, i, seed=seed))
                      for i, item in ((i, dataset[i]) for i in indices)}
     prefix = "" if name == "S1" else "K + "
@@ -371,13 +502,14 @@ def evaluate_table(name: str, dataset, indices, config: ReconstructionConfig = R
         paper_iou, paper_cd = PAPER[name][label]
         initial_path, refine_path = source.path(initial_stem), source.path(refine_stem) if refine_stem else None
         model = _pipeline(initial_path, refine_path)
-        metrics = scored(label, _occupancy_meshes(model, config), keypoints)
+        used = [p for p in (initial_path, refine_path) if p]
+        metrics = scored(label, _occupancy_meshes(model, config), keypoints, used + keypoint_paths)
         rows.append({"variant": label, **metrics, "paper_iou": paper_iou, "paper_chamfer_mm": paper_cd,
-                     "checkpoints": " + ".join(source.label(p) for p in (initial_path, refine_path) if p)})
+                     "checkpoints": " + ".join(source.label(p) for p in used)})
     if baseline:
         label = prefix + BASELINE
-        metrics = scored(label, TemplateIKBaseline().meshes, keypoints)
+        metrics = scored(label, TemplateIKBaseline().meshes, keypoints, keypoint_paths)
         rows.append({"variant": label, **metrics, "paper_iou": None, "paper_chamfer_mm": None, "checkpoints": ""})
-    return TableResult(name, rows, len(indices), source.profile, per_sample)
+    return TableResult(name, rows, len(indices), source.profile, per_sample, config.resolution)
 
 
