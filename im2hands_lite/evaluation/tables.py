@@ -360,19 +360,38 @@ def orderings_csv_text(result: "TableResult") -> str:
     return text.getvalue()
 
 
+def ordering_verdicts(results: dict[str, "TableResult"]) -> dict[tuple[str, str, str], dict]:
+    """Every ordering of the given tables (`orderings`), keyed by (table, reference, variant)."""
+    return {(name, v["reference"], v["variant"]): v for name, r in results.items() for v in orderings(r)}
+
+
+def committed_tables(directory: str | Path, names=TABLES) -> dict[str, "TableResult"]:
+    """The committed table runs in `directory` (docs/results) that have per-sample scores."""
+    found = {}
+    for name in names:
+        path = Path(directory) / f"table_{name}.csv"
+        if path.is_file():
+            result = TableResult.from_csv(path)
+            if result.per_sample:
+                found[name] = result
+    return found
+
+
 def reproduction_status(results: dict[str, "TableResult"], claims: list[tuple[str, str, str]] | None = None) -> str:
     """A short Markdown box: what reproduces, with the intervals. `claims`: (table, reference,
     variant) orderings to list (default: every ordering of every table given)."""
-    lines = ["| table | ordering (paper: reference above variant) | paper gain | kit gain [95 % CI] | verdict |",
-             "| --- | --- | ---: | ---: | --- |"]
-    by_key = {(name, v["reference"], v["variant"]): v for name, r in results.items() for v in orderings(r)}
+    lines = ["| table | ordering (paper: reference above variant) | paper IoU gain | kit IoU gain [95 % CI] | "
+             "verdict | kit penetration cm^3, variant - reference [95 % CI] |", "| --- | --- | ---: | ---: | --- | ---: |"]
+    by_key = ordering_verdicts(results)
     for key in claims if claims is not None else list(by_key):
         if key not in by_key:
             raise KeyError(f"no ordering {key[1]!r} vs {key[2]!r} in table {key[0]!r}: "
                            f"have {sorted(k for k in by_key if k[0] == key[0])}")
         v = by_key[key]
         gain = v["kit_gain"].format() if v["kit_gain"] else "-"
-        lines.append(f"| {key[0]} | {key[1]} vs {key[2]} | {v['paper_gain']:+.1f} | {gain} | **{v['verdict']}** |")
+        penetration = v["kit_penetration_gain"].format(digits=3) if v["kit_penetration_gain"] else "-"
+        lines.append(f"| {key[0]} | {key[1]} vs {key[2]} | {v['paper_gain']:+.1f} | {gain} | **{v['verdict']}** | "
+                     f"{penetration} |")
     shown = sorted({name for name, _, _ in (claims or by_key)})
     notes = ", ".join(f"{name}: {results[name].samples} samples"
                       + (f" at {results[name].resolution}^3" if results[name].resolution else "") for name in shown)
