@@ -43,7 +43,7 @@ def main() -> None:
 
     print(f"\n{'resolution':>10s} {'method':>15s} {'seconds (2 hands)':>18s} {'evaluations':>12s}")
     for resolution in (64, 128):
-        config = ReconstructionConfig(resolution=resolution, coarse_resolution=resolution // 4)
+        config = ReconstructionConfig.at(resolution)  # what the tables use
         results = []
         seconds = best_time(lambda: results.append(reconstruct_pair(model, sample.keypoints, config)), 2)
         evals = sum(r.n_evaluations for r in results[-1])

@@ -144,15 +144,6 @@ def _evaluate(args: argparse.Namespace) -> int:
     return _evaluate_table(args) if args.table else _evaluate_model(args)
 
 
-def _reconstruction_config(resolution: int) -> ReconstructionConfig:
-    """Coarse-to-fine from a grid of about 16 cells (halving while even): at 128^3 the same meshes
-    as from 32 with a fifth fewer network evaluations (docs/DECISIONS.md)."""
-    coarse = resolution
-    while coarse > 16 and coarse % 2 == 0:
-        coarse //= 2
-    return ReconstructionConfig(resolution=resolution, coarse_resolution=coarse)
-
-
 def _evaluate_table(args: argparse.Namespace) -> int:
     train_dir = ""
     if args.train_missing:  # with a data root, missing variants train on its frames too
@@ -165,7 +156,7 @@ def _evaluate_table(args: argparse.Namespace) -> int:
     directory = _real_data_dir(args, args.split, samples, args.profile) or (
         _data_dir(args) if args.data_dir else profile_test_dir(args.profile))
     split = TwoHandDataset(directory, args.split)
-    recon = _reconstruction_config(args.resolution)
+    recon = ReconstructionConfig.at(args.resolution)
     result = evaluate_table(args.table, split, range(min(samples, len(split))), recon, source,
                             progress=not args.quiet, baseline=not args.no_baseline, row_cache=args.row_cache or None)
     print(result.markdown())
@@ -181,7 +172,7 @@ def _evaluate_model(args: argparse.Namespace) -> int:
     checkpoint = Path(args.checkpoint) if args.checkpoint else shipped_path(default)
     split = TwoHandDataset(directory, args.split)
     indices = range(min(samples, len(split)))
-    recon = _reconstruction_config(args.resolution)
+    recon = ReconstructionConfig.at(args.resolution)
     if args.model in ("i", "ir"):
         if args.model == "i":
             model = load_model(checkpoint, "i")
@@ -235,7 +226,7 @@ def _reconstruct(args: argparse.Namespace) -> int:
         read_rgb(args.image)  # a bad file is named as such before the front end is chosen
     front_end = _keypoint_front_end(args)
     pipeline = ImagePipeline(use_two_hand_refiner=not args.no_refine)
-    recon = _reconstruction_config(args.resolution)
+    recon = ReconstructionConfig.at(args.resolution)
     if front_end == "mediapipe":
         fov = args.fov if args.fov is not None else PHOTO_FOV_DEG
         result = reconstruct_photo(args.image, pipeline, fov, recon, mirrored=args.mirrored)

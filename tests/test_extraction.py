@@ -207,3 +207,10 @@ def test_keypoint_bounds() -> None:
         keypoint_bounds(np.zeros((21, 2)))
     with pytest.raises(ValueError, match="padding"):
         keypoint_bounds(keypoints, padding=-0.01)
+
+
+def test_reconstruction_config_at_starts_from_about_16_cells() -> None:
+    from im2hands_lite.geometry.extraction import ReconstructionConfig
+
+    assert [(c.resolution, c.coarse_resolution) for c in map(ReconstructionConfig.at, (16, 32, 64, 128, 256, 96, 12))] \
+        == [(16, 16), (32, 16), (64, 16), (128, 16), (256, 16), (96, 12), (12, 12)]

@@ -415,6 +415,15 @@ class ReconstructionConfig:
     # faster per query at 1,024 than at 65,536 points on this kit's CPU (docs/RESULTS.md)
     batch_points: int = 1024
 
+    @classmethod
+    def at(cls, resolution: int) -> "ReconstructionConfig":
+        """`resolution`, coarse-to-fine from a grid of about 16 cells (halved while even and above
+        16): at 128^3 the same meshes as from 32 with a fifth fewer evaluations (docs/DECISIONS.md)."""
+        coarse = int(resolution)
+        while coarse > 16 and coarse % 2 == 0:
+            coarse //= 2
+        return cls(resolution=int(resolution), coarse_resolution=coarse)
+
 
 def hand_mesh(occupancy: OccupancyFn, keypoints: ArrayLike,
               config: ReconstructionConfig = ReconstructionConfig()) -> ExtractionResult:
