@@ -154,7 +154,7 @@ def _evaluate_table(args: argparse.Namespace) -> int:
                                       data_dir=train_dir)
     samples = args.samples if args.samples is not None else 16
     directory = _real_data_dir(args, args.split, samples, args.profile) or (
-        _data_dir(args) if args.data_dir else profile_test_dir(args.profile))
+        _data_dir(args) if args.data_dir else profile_test_dir(args.profile, samples=samples))
     split = TwoHandDataset(directory, args.split)
     recon = ReconstructionConfig.at(args.resolution)
     result = evaluate_table(args.table, split, range(min(samples, len(split))), recon, source,

@@ -263,3 +263,17 @@ def test_tables_count_failed_samples_and_average_over_the_same_samples():
     row = {"variant": "I", **both, "paper_iou": 77.2, "paper_chamfer_mm": 2.32, "checkpoints": ""}
     text = TableResult("S1", [row], 2).markdown()
     assert "| failed |" in text and "| 1 |" in text
+
+
+def test_more_test_samples_than_committed_are_generated_into_the_cache(tmp_path):
+    import numpy as np
+
+    from im2hands_lite.apps.table_runs import profile_test_dir
+
+    assert profile_test_dir("fast", root=tmp_path, samples=16) == kit_samples_dir()  # the committed 16
+    directory = profile_test_dir("fast", root=tmp_path, samples=17)
+    assert directory.parent == tmp_path and directory.name == kit_samples_dir().name
+    generated, committed = TwoHandDataset(directory, "test"), TwoHandDataset(kit_samples_dir(), "test")
+    assert len(generated) >= 17
+    first, again = committed.sample(0), generated.sample(0)  # the same seed: the same sample
+    assert int(first.seed) == int(again.seed) and np.allclose(first.keypoints, again.keypoints, atol=1e-6)

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..data import default_cache_root, generate_split, kit_samples_dir
+from ..data import TwoHandDataset, default_cache_root, generate_split, kit_samples_dir
 from ..data.dataset import config_dir
 from ..evaluation.tables import CheckpointSource
 from ..training.runs import RunSpec, run_training
@@ -51,14 +51,17 @@ class TrainingCheckpointSource(CheckpointSource):
         return {k: v for k, v in recorded.items() if k not in NO_EFFECT_SETTINGS}
 
 
-def profile_test_dir(profile: str, root: str | Path | None = None) -> Path:
+def profile_test_dir(profile: str, root: str | Path | None = None, samples: int = 0) -> Path:
     """The test split a profile's models are evaluated on: the committed kit samples for "fast"
-    (the same generator settings), else the profile's test split generated into the cache."""
+    (the same generator settings) when they hold `samples`, else the profile's test split
+    (at least `samples` of it) generated into the cache; the generator is deterministic by
+    seed, so the committed samples are the first of the generated ones (the same seeds; equal up
+    to float rounding, 1e-8 m in the keypoints)."""
     spec = get_profile(profile)
     config = spec.generator_config()
     kit = kit_samples_dir()
-    if kit.name == config.key():
+    if kit.name == config.key() and samples <= len(TwoHandDataset(kit, "test")):
         return kit
     root = Path(root) if root is not None else default_cache_root()
-    generate_split(root, "test", spec.test_samples, config)
+    generate_split(root, "test", max(spec.test_samples, samples), config)
     return config_dir(root, config)
