@@ -149,7 +149,10 @@ def _evaluate_table(args: argparse.Namespace) -> int:
     if args.train_missing:  # with a data root, missing variants train on its frames too
         most = max(settings.train_samples for settings in get_profile(args.profile).models.values())
         train_dir = str(_real_data_dir(args, "train", most, args.profile) or "")
+    if args.weights and not Path(args.weights).is_dir():
+        raise FileNotFoundError(f"--weights: no folder {args.weights}")
     source = TrainingCheckpointSource(profile=args.profile, runs=Path(args.runs), train_missing=args.train_missing,
+                                      shipped=Path(args.weights) if args.weights else SHIPPED,
                                       overrides=tuple(args.set), progress=not args.quiet, threads=args.threads,
                                       data_dir=train_dir)
     samples = args.samples if args.samples is not None else 16
@@ -378,6 +381,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="--table: the training settings of every trained variant (a run in --runs trained "
                          "with others is refused; with --train-missing, missing variants train with them)")
     ev.add_argument("--no-baseline", action="store_true", help="--table: leave out the IK-template baseline row")
+    ev.add_argument("--weights", default="",
+                    help="--table, fast profile: a folder of <variant>_fast.pt files to use instead of the package's "
+                         "(e.g. an `im2hands ship --dest` folder)")
     ev.add_argument("--row-cache", default="",
                     help="--table: keep each scored row in this folder and reuse rows scored there with the same "
                          "checkpoints, data and settings (a stopped table run resumes; clear it after code changes)")

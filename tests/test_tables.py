@@ -117,6 +117,13 @@ def test_cli_table_with_profile_writes_its_outputs(tmp_path, capsys):
     assert main(["evaluate", "--table", "S1", "--profile", "colab", "--runs", str(tmp_path / "none"),
                  "--data-dir", str(kit_samples_dir()), "--quiet"]) == 2
     assert "train it with --train-missing" in capsys.readouterr().err
+    empty = tmp_path / "weights"
+    empty.mkdir()  # --weights replaces the package's folder: nothing there, nothing found
+    assert main(["evaluate", "--table", "S1", "--samples", "1", "--resolution", "16", "--quiet",
+                 "--weights", str(empty)]) == 2
+    assert f"looked for {empty / 'i_none_fast.pt'}" in capsys.readouterr().err
+    assert main(["evaluate", "--table", "S3", "--quiet", "--weights", str(tmp_path / "nowhere")]) == 2
+    assert "--weights: no folder" in capsys.readouterr().err
 
 
 def _s1_with_samples(per_sample_iou: dict[str, list[float]]):
