@@ -203,6 +203,38 @@ def orderings_markdown(result: "TableResult") -> str:
     return "\n".join(lines) + "\n"
 
 
+VERDICT_COLOURS = {"reproduced": "tab:green", "reversed": "tab:red", "inconclusive": "tab:grey",
+                   "missing": "white"}
+
+
+def _verdict_counts(verdicts: list[dict]) -> dict[str, int]:
+    counts = {k: sum(v["verdict"] == k for v in verdicts) for k in VERDICT_COLOURS}
+    return {k: c for k, c in counts.items() if c}
+
+
+def _interval_fields(prefix: str, gain) -> dict:
+    if gain is None:
+        return {prefix: None, f"{prefix}_low": None, f"{prefix}_high": None}
+    return {prefix: gain.mean, f"{prefix}_low": gain.low, f"{prefix}_high": gain.high}
+
+
+def orderings_csv_text(result: "TableResult") -> str:
+    """`orderings(result)` as CSV: one row per (reference, variant) with each gain's mean and 95 %
+    interval, the number of paired samples and the verdict."""
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=[
+        "reference", "variant", "paper_gain", "n", *_interval_fields("kit_gain", None),
+        *_interval_fields("kit_chamfer_gain", None), *_interval_fields("kit_penetration_gain", None), "verdict"])
+    writer.writeheader()
+    for v in orderings(result):
+        writer.writerow({"reference": v["reference"], "variant": v["variant"], "paper_gain": v["paper_gain"],
+                         "n": v["kit_gain"].n if v["kit_gain"] else 0, **_interval_fields("kit_gain", v["kit_gain"]),
+                         **_interval_fields("kit_chamfer_gain", v["kit_chamfer_gain"]),
+                         **_interval_fields("kit_penetration_gain", v["kit_penetration_gain"]),
+                         "verdict": v["verdict"]})
+    return text.getvalue()
+
+
 def _samples_path(table_csv: Path) -> Path:
     return table_csv.with_name(f"{table_csv.stem}_samples.csv")
 
@@ -326,38 +358,6 @@ class TableResult:
         atomic_write(path, lambda handle: fig.savefig(handle, format="png", dpi=90))
         plt.close(fig)
         return path
-
-
-VERDICT_COLOURS = {"reproduced": "tab:green", "reversed": "tab:red", "inconclusive": "tab:grey",
-                   "missing": "white"}
-
-
-def _verdict_counts(verdicts: list[dict]) -> dict[str, int]:
-    counts = {k: sum(v["verdict"] == k for v in verdicts) for k in VERDICT_COLOURS}
-    return {k: c for k, c in counts.items() if c}
-
-
-def _interval_fields(prefix: str, gain) -> dict:
-    if gain is None:
-        return {prefix: None, f"{prefix}_low": None, f"{prefix}_high": None}
-    return {prefix: gain.mean, f"{prefix}_low": gain.low, f"{prefix}_high": gain.high}
-
-
-def orderings_csv_text(result: "TableResult") -> str:
-    """`orderings(result)` as CSV: one row per (reference, variant) with each gain's mean and 95 %
-    interval, the number of paired samples and the verdict."""
-    text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=[
-        "reference", "variant", "paper_gain", "n", *_interval_fields("kit_gain", None),
-        *_interval_fields("kit_chamfer_gain", None), *_interval_fields("kit_penetration_gain", None), "verdict"])
-    writer.writeheader()
-    for v in orderings(result):
-        writer.writerow({"reference": v["reference"], "variant": v["variant"], "paper_gain": v["paper_gain"],
-                         "n": v["kit_gain"].n if v["kit_gain"] else 0, **_interval_fields("kit_gain", v["kit_gain"]),
-                         **_interval_fields("kit_chamfer_gain", v["kit_chamfer_gain"]),
-                         **_interval_fields("kit_penetration_gain", v["kit_penetration_gain"]),
-                         "verdict": v["verdict"]})
-    return text.getvalue()
 
 
 def ordering_verdicts(results: dict[str, "TableResult"]) -> dict[tuple[str, str, str], dict]:
