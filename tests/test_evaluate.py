@@ -106,3 +106,18 @@ def test_evaluation_counts_failed_samples_and_averages_over_the_same_samples():
     assert np.isnan(failed["chamfer_mm"]) and result["failed"] == 1
     assert result["mean"] == pytest.approx({k: good[k] for k in ("iou", "chamfer_mm", "penetration_cm3")})
     assert result["iou_all"] == pytest.approx((good["iou"] + failed["iou"]) / 2)
+
+
+def test_threshold_metrics_reads_the_field_at_every_level():
+    from im2hands_lite.evaluation.evaluate import threshold_metrics
+    target = np.array([[1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0]])
+    pred = np.array([[0.9, 0.45, 0.35, 0.1, 0.3, 0.0, 0.0, 0.0]])  # a field whose 0.5 set is too small
+    m = threshold_metrics(pred, target, (0.5, 0.4, 0.25))
+    assert m["positive_ratio"] == 0.25  # 1 of the 4 inside points is above 0.5
+    assert m["iou@0.5"] == 0.25 and m["iou@0.4"] == 0.5 and m["iou@0.25"] == 3 / 5  # 0.3 outside joins at 0.25
+    assert np.isclose(m["mse"], np.mean((pred - target) ** 2))
+    assert np.isclose(m["mean_inside"], np.mean([0.9, 0.45, 0.35, 0.1]))
+    with pytest.raises(ValueError, match="one shape"):
+        threshold_metrics(pred[:, :4], target)
+    with pytest.raises(ValueError, match="thresholds"):
+        threshold_metrics(pred, target, (0.0,))

@@ -77,6 +77,34 @@ def evaluate_queries(model, dataset, indices=None, batch_size: int = 4, progress
     return {"mean": mean, "rows": rows}
 
 
+def threshold_metrics(pred, target, thresholds=(0.5,)) -> dict[str, float]:
+    """Occupancy at labelled queries read at several levels: pred, target (...) arrays of the
+    same shape (e.g. both hands' (2, Q)). "mse"; "positive_ratio": points predicted inside (> 0.5)
+    over points truly inside (below 1: the 0.5 level set is smaller than the hands);
+    "mean_inside": the mean prediction at the truly inside points; "iou@t": point IoU of
+    pred > t against the labels, per threshold t."""
+    pred, target = np.asarray(pred, dtype=np.float64), np.asarray(target, dtype=np.float64)
+    if pred.shape != target.shape or pred.size == 0:
+        raise ValueError(f"pred and target must be non-empty arrays of one shape, got {pred.shape} and {target.shape}")
+    if not all(0.0 < t < 1.0 for t in thresholds):
+        raise ValueError(f"thresholds must lie in (0, 1), got {tuple(thresholds)}")
+    truth = target > 0.5
+    out = {"mse": float(((pred - target) ** 2).mean()),
+           "positive_ratio": float((pred > 0.5).sum() / max(truth.sum(), 1)),
+           "mean_inside": float(pred[truth].mean()) if truth.any() else float("nan")}
+    for t in thresholds:
+        inside = pred > t
+        out[f"iou@{t}"] = float((inside & truth).sum() / max((inside | truth).sum(), 1))
+    return out
+
+
+@torch.no_grad()
+def occupancy_at_queries(model, item: dict) -> np.ndarray:
+    """(2, Q) occupancy of both hands at an item's labelled queries, from any model with
+    `occupancy_function(item, hand)` (HALO, I, I + R), reading the item's keypoints."""
+    return np.stack([model.occupancy_function(item, hand)(item["queries"][hand]).cpu().numpy() for hand in (0, 1)])
+
+
 def noisy_keypoints_for(dataset, indices, noise=None, seed: int = 0) -> dict[int, torch.Tensor]:
     """`noisy_keypoints_of` for every index of a dataset."""
     return {i: noisy_keypoints_of(dataset[i], i, noise, seed) for i in indices}
