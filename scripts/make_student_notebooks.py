@@ -16,8 +16,8 @@ Conventions in the solution notebooks (code cells only; markdown is never change
       # YOUR CODE HERE (see the markdown above and the hints)
       raise NotImplementedError("exercise: <name>")
 
-  where <name> is the function enclosing the block, else the first function or class the block
-  defines, else ``cell <id>``. The two marker lines themselves are kept around the stub.
+  where <name> is the function enclosing the block (``Class.method`` for a method), else the
+  first function or class the block defines, else ``cell <id>``. The two marker lines themselves are kept around the stub.
 * Hints: a line inside a block whose first non-blank characters are ``# HINT`` (for example
   ``# HINT: use torch.cdist``) is kept, verbatim and in order, just above the stub. Every line of
   a multi-line hint must start with ``# HINT``; other comments in a block count as solution.
@@ -80,11 +80,19 @@ def _cell_label(notebook_name: str, index: int, cell: nbformat.NotebookNode) -> 
 
 def _exercise_name(before: list[str], body: list[str], indent: str, index: int,
                    cell: nbformat.NotebookNode) -> str:
-    """The function enclosing the block, else the first def/class in it, else the cell."""
+    """The function enclosing the block (a method as Class.method), else the first def/class in
+    it, else the cell."""
+    names: list[str] = []
+    depth = len(indent)
     for line in reversed(before):
         match = DEF_OR_CLASS.match(line)
-        if match and len(match.group("indent")) < len(indent):
-            return match.group("name")
+        if match and len(match.group("indent")) < depth:
+            names.insert(0, match.group("name"))
+            depth = len(match.group("indent"))
+            if depth == 0:
+                break
+    if names:
+        return ".".join(names[-2:])
     for line in body:
         match = DEF_OR_CLASS.match(line)
         if match:

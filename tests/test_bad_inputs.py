@@ -422,7 +422,7 @@ ROWS = [
                      "holds a 'k' model, expected 'i'", _copy(SHIPPED / "k_fast.pt", "k.pt")),
                  id="checkpoint-K-as-I"),
     pytest.param(Bad(lambda tmp: load_model(tmp / "i.pt", "r"), CheckpointError,
-                     "holds a 'initial' model, expected 'r'",
+                     "holds a 'i' model, expected 'r'",
                      _copy(SHIPPED / "i_none_fast.pt", "i.pt")), id="checkpoint-I-as-R"),
     pytest.param(Bad(lambda tmp: load_model(tmp / "e.pt", "halo"), CheckpointError, "expected 'halo'",
                      _copy(SHIPPED / "estimator_fast.pt", "e.pt")), id="checkpoint-estimator-as-HALO"),

@@ -26,7 +26,8 @@ from im2hands_lite.training.settings import PROFILES, SETTINGS_CLASSES, get_prof
 PACKAGE = Path(ih.__file__).parent
 # bottom to top; a module may import its own layer and those listed before it
 # (siblings in one set never import each other: models never see data, evaluation never training)
-LAYERS = [{"checkpoints"}, {"geometry"}, {"hand"}, {"data", "models"}, {"training", "evaluation"}, {"apps"}, {"cli"}]
+LAYERS = [{"checkpoints"}, {"geometry"}, {"hand"}, {"data", "models"}, {"training", "evaluation"}, {"apps"}, {"teaching"},
+          {"cli"}]
 TOP_LEVEL_MODULES = {"__init__", "__main__", "checkpoints", "cli"}
 
 
@@ -120,11 +121,18 @@ def test_every_shipped_variant_loads_through_the_registry(stem):
     assert model_kind(load_checkpoint(path)["kind"]).name == kind  # older kind strings map to today's
 
 
-def test_load_model_checks_the_kind_and_names_what_it_found():
+def test_load_model_checks_the_kind_and_names_what_it_found(tmp_path):
     with pytest.raises(CheckpointError, match="holds a 'estimator' model, expected 'r'"):
         load_model(SHIPPED / "estimator_fast.pt", "r")
+    with pytest.raises(CheckpointError, match="holds a 'i' model, expected 'k'"):
+        load_model(SHIPPED / "i_none_fast.pt", "k")
+    # a file with an older kind name ("initial") is checked, and loads, as its kind
+    older = torch.load(SHIPPED / "i_none_fast.pt", map_location="cpu", weights_only=True)
+    older["kind"] = "initial"
+    torch.save(older, tmp_path / "older.pt")
     with pytest.raises(CheckpointError, match="holds a 'initial' model, expected 'k'"):
-        load_model(SHIPPED / "i_none_fast.pt", "k")  # a file with an older kind name is checked as its kind
+        load_model(tmp_path / "older.pt", "k")
+    assert kind_of(load_model(tmp_path / "older.pt", "i")).name == "i"
     with pytest.raises(ValueError, match="no shipped variant 'i_huge'"):
         load_model("i_huge")
 

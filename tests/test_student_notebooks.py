@@ -81,7 +81,7 @@ def test_every_block_becomes_one_stub(generated):
         stubs = [m for m in stubs if m]
         assert blocks >= 1, f"{name}: no '# EXERCISE START' / '# EXERCISE END' block"
         assert len(stubs) == blocks, f"{name}: {blocks} blocks but {len(stubs)} stubs"
-        assert all(m.group("name").startswith("my_") for m in stubs), [m.group(0) for m in stubs]
+        assert all(m.group("name").startswith(("my_", "My")) for m in stubs), [m.group(0) for m in stubs]
         text = "\n".join(c.source for c in student.cells)
         assert text.count(STUB_COMMENT) == blocks, name
 
@@ -238,9 +238,15 @@ def test_stubs_raise_not_implemented(generated):
                 assert str(error) == f"exercise: {stubs[0]}", (name, str(error))
                 continue
             for function_name in stubs:
-                function = namespace[function_name]
-                arguments = [None] * len(inspect.signature(function).parameters)
-                with pytest.raises(NotImplementedError, match=f"^exercise: {function_name}$"):
+                owner, _, method = function_name.rpartition(".")
+                if owner:  # a method: called on an instance whose __init__ has not run
+                    cls = namespace[owner]
+                    function = getattr(cls, method)
+                    arguments = [cls.__new__(cls)] + [None] * (len(inspect.signature(function).parameters) - 1)
+                else:
+                    function = namespace[function_name]
+                    arguments = [None] * len(inspect.signature(function).parameters)
+                with pytest.raises(NotImplementedError, match=f"^exercise: {re.escape(function_name)}$"):
                     function(*arguments)
                 called += 1
     assert called >= 1, "no stubbed function was called"

@@ -59,6 +59,15 @@ class HandOutput:
                                self.faces.cpu().numpy(), process=False)
 
 
+def blend_skinning(rest: Tensor, weights: Tensor, affine: Tensor) -> Tensor:
+    """Linear blend skinning: rest vertices (B, V, 3), skinning weights (V, J) whose rows sum to 1,
+    one affine map [R | t] per bone (B, J, 3, 4) -> posed vertices (B, V, 3), each
+    v' = (sum_j w_vj [R_j | t_j]) [v; 1]: the maps are blended, then applied."""
+    batch, bones = affine.shape[:2]
+    blended = torch.einsum("vj,njk->nvk", weights, affine.reshape(batch, bones, 12)).reshape(batch, -1, 3, 4)
+    return (blended[..., :3] @ rest.unsqueeze(-1)).squeeze(-1) + blended[..., 3]
+
+
 def _check(name: str, value: Tensor, shape: tuple[int, ...]) -> None:
     if not isinstance(value, Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
@@ -172,18 +181,8 @@ class HandModel(nn.Module):
             raise ValueError("scale and finger_lengths must be positive")
         if clamp:
             finger_angles = clamp_finger_angles(finger_angles)
-        rest = self.shaped_vertices(batch, betas)  # (B, V, 3)
-        rest_joints = self.joint_regressor @ rest  # (B, 21, 3)
-
-        rot_shape, trans_shape, heads = self._shape_transforms(finger_lengths, rest_joints)
-        local = self._local_rotations(finger_angles)
-        bone_rot, bone_trans = self._forward_kinematics(local, heads)
-        # one affine map per bone: shape first, then pose
-        m_rot = bone_rot @ rot_shape  # (B, 16, 3, 3)
-        m_trans = (bone_rot @ trans_shape.unsqueeze(-1)).squeeze(-1) + bone_trans
-        affine = torch.cat([m_rot, m_trans.unsqueeze(-1)], dim=-1).reshape(batch, N_BONES, 12)
-        blended = torch.einsum("vj,njk->nvk", self.skin_weights, affine).reshape(batch, -1, 3, 4)
-        verts = (blended[..., :3] @ rest.unsqueeze(-1)).squeeze(-1) + blended[..., 3]
+        rest, affine, bone_rot, bone_trans, heads = self._bones(finger_angles, finger_lengths, betas)
+        verts = blend_skinning(rest, self.skin_weights, affine)
 
         joints = ref.new_zeros(batch, N_JOINTS, 3)
         for finger in range(5):
@@ -204,6 +203,29 @@ class HandModel(nn.Module):
         verts = verts @ world_rot.transpose(1, 2) + transl[:, None]
         joints = joints @ world_rot.transpose(1, 2) + transl[:, None]
         return HandOutput(vertices=verts, joints=joints, faces=self.faces(side))
+
+    def bone_transforms(self, finger_angles: Tensor, finger_lengths: Tensor | None = None,
+                        betas: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """(rest vertices (B, V, 3), one affine map [R | t] per bone (B, 16, 3, 4)): what linear
+        blend skinning blends, in the hand's own frame (before scale, mirror and global pose);
+        `blend_skinning(rest, self.skin_weights, affine)` gives `forward`'s vertices there.
+        The angles are used as given (no clamping)."""
+        _check("finger_angles", finger_angles, (finger_angles.shape[0], N_FINGER_JOINTS, 3))
+        ref = self.rest_vertices
+        lengths = ref.new_ones(finger_angles.shape[0], 5) if finger_lengths is None else finger_lengths.to(ref)
+        rest, affine, _, _, _ = self._bones(finger_angles.to(ref), lengths, betas)
+        return rest, affine
+
+    def _bones(self, finger_angles: Tensor, finger_lengths: Tensor, betas: Tensor | None):
+        """rest vertices, per-bone affine maps (shape first, then pose), and the pose's bone
+        rotations, translations and rest heads (for the joints)."""
+        rest = self.shaped_vertices(finger_angles.shape[0], betas)  # (B, V, 3)
+        rest_joints = self.joint_regressor @ rest  # (B, 21, 3)
+        rot_shape, trans_shape, heads = self._shape_transforms(finger_lengths, rest_joints)
+        bone_rot, bone_trans = self._forward_kinematics(self._local_rotations(finger_angles), heads)
+        m_rot = bone_rot @ rot_shape  # (B, 16, 3, 3)
+        m_trans = (bone_rot @ trans_shape.unsqueeze(-1)).squeeze(-1) + bone_trans
+        return rest, torch.cat([m_rot, m_trans.unsqueeze(-1)], dim=-1), bone_rot, bone_trans, heads
 
     def shaped_vertices(self, batch: int, betas: Tensor | None = None) -> Tensor:
         """(B, V, 3) rest-pose vertices of the shape `betas` (B, K); None: the mean hand."""

@@ -1,0 +1,655 @@
+"""Checks for the notebooks' exercises, one per exercise: `check_<name>(my_<name>) -> str`.
+
+Each check builds its own inputs from a fixed seed and compares the learner's function with an
+independent reference (a brute-force loop, `F.scaled_dot_product_attention`, an analytic case)
+or a property the answer must have, and with the library where the library is the contract.
+A wrong answer raises `ExerciseCheckError` with a message that says *what* is wrong (a shape,
+a property, which input) without printing the expected values; a right one returns a line to
+print. `tests/test_exercise_checks.py` proves every check fails on wrong but well-shaped
+answers (zeros, a transposed result, an off-by-one, a forgotten term).
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..apps.wild import MEDIAPIPE_TO_INTERHAND, lift_landmarks
+from ..evaluation.paired import paired_bootstrap
+from ..geometry.camera import PinholeCamera
+from ..geometry.sampling import farthest_point_sampling, gather_points
+from ..hand.joints import MIDDLE_MCP, WRIST
+from ..models.attention import POSITION_SCALE, QueryAttentionConfig, QueryImageAttention
+from ..models.canonical import INDEX_MCP, PINKY_MCP, global_frame
+from ..models.halo import HaloConfig, HaloModel
+from ..models.two_hand_refiner import TransitionDown, VectorAttention
+from ..training.settings import TrainSettings
+from ..training.trainer import step_indices
+
+
+class ExerciseCheckError(AssertionError):
+    """A learner's answer is wrong; the message says what is wrong, not what is right."""
+
+
+def require(condition: bool, message: str) -> None:
+    """Raise `ExerciseCheckError(message)` unless `condition` holds."""
+    if not bool(condition):
+        raise ExerciseCheckError(message)
+
+
+def require_shape(value, shape: tuple[int, ...], what: str) -> None:
+    got = tuple(getattr(value, "shape", ()))
+    require(got == tuple(shape), f"{what}: shape {got}, expected {tuple(shape)}")
+
+
+def require_close(mine, reference, what: str, atol: float = 1e-6, rtol: float = 1e-5) -> None:
+    """`mine` equals `reference` elementwise within tolerance (the message gives the largest
+    error, never the expected values)."""
+    a, b = np.asarray(_numpy(mine), dtype=np.float64), np.asarray(_numpy(reference), dtype=np.float64)
+    require(a.shape == b.shape, f"{what}: shape {a.shape}, expected {b.shape}")
+    require(np.isfinite(a).all(), f"{what}: contains NaN or infinity")
+    error = np.abs(a - b)
+    require(bool(np.all(error <= atol + rtol * np.abs(b))), f"{what}: wrong values (largest error {error.max():.2e})")
+
+
+def _numpy(value):
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu().double().numpy()
+    return value
+
+
+def _generator(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def example_camera(seed: int = 0) -> PinholeCamera:
+    """A camera that looks at the origin from about 0.6 m, rotated off every axis."""
+    rng = np.random.default_rng(seed)
+    axis = rng.normal(size=3)
+    axis /= np.linalg.norm(axis)
+    angle = 0.4
+    k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
+    R = np.eye(3) + math.sin(angle) * k + (1 - math.cos(angle)) * k @ k  # Rodrigues
+    K = np.array([[410.0, 0.0, 63.2], [0.0, 395.0, 66.9], [0.0, 0.0, 1.0]])
+    return PinholeCamera(K=K, R=R, t=np.array([0.01, -0.02, 0.6]), width=128, height=128)
+
+
+# ---- 01: the hand and the camera -----------------------------------------------------------
+
+def check_blend_skinning(my_blend_skinning: Callable) -> str:
+    """rest (B, V, 3), weights (V, J) rows summing to 1, affine (B, J, 3, 4) -> (B, V, 3):
+    v' = (sum_j w_vj [R_j | t_j]) [v; 1]."""
+    g = _generator(12)
+    rest = torch.randn(2, 30, 3, generator=g, dtype=torch.float64)
+    weights = torch.rand(30, 4, generator=g, dtype=torch.float64) ** 3
+    weights = weights / weights.sum(1, keepdim=True)
+    rotations = _random_rotations(8, g).reshape(2, 4, 3, 3)
+    affine = torch.cat([rotations, torch.randn(2, 4, 3, 1, generator=g, dtype=torch.float64)], dim=-1)
+    mine = my_blend_skinning(rest, weights, affine)
+    require_shape(mine, (2, 30, 3), "my_blend_skinning")
+    expected = torch.zeros(2, 30, 3, dtype=torch.float64)
+    for b in range(2):  # brute force: every vertex, every bone
+        for v in range(30):
+            for j in range(4):
+                expected[b, v] += weights[v, j] * (affine[b, j, :, :3] @ rest[b, v] + affine[b, j, :, 3])
+    require_close(mine, expected, "30 vertices blended over 4 bones (brute force)", atol=1e-9)
+    identity = torch.cat([torch.eye(3, dtype=torch.float64), torch.zeros(3, 1, dtype=torch.float64)], -1)
+    require_close(my_blend_skinning(rest, weights, identity.expand(2, 4, 3, 4)), rest,
+                  "identity maps must leave the rest pose unchanged", atol=1e-12)
+    one_bone = torch.zeros(30, 4, dtype=torch.float64)
+    one_bone[:, 2] = 1.0
+    require_close(my_blend_skinning(rest, one_bone, affine),
+                  rest @ affine[:, 2, :, :3].transpose(1, 2) + affine[:, 2, None, :, 3],
+                  "vertices bound to one bone must move rigidly with it", atol=1e-9)
+    return "my_blend_skinning: right by brute force, identity and rigid cases"
+
+
+def check_project(my_project: Callable) -> str:
+    """world (N, 3) -> pixels (N, 2) with the OpenCV pinhole model, numpy and torch alike."""
+    camera = example_camera()
+    points = np.random.default_rng(1).normal(0, 0.08, (50, 3))
+    mine = my_project(points, camera.K, camera.R, camera.t)
+    require_shape(mine, (50, 2), "my_project")
+    # independent reference: one point at a time, written out in scalars
+    expected = []
+    for p in points:
+        x, y, z = camera.R @ p + camera.t
+        expected.append((camera.K[0, 0] * x / z + camera.K[0, 2], camera.K[1, 1] * y / z + camera.K[1, 2]))
+    require_close(mine, expected, "my_project (numpy)", atol=1e-6)
+    on_axis = np.linalg.solve(camera.R, np.array([0.0, 0.0, 0.5]) - camera.t)[None]  # on the optical axis
+    require_close(my_project(on_axis, camera.K, camera.R, camera.t), camera.K[:2, 2][None],
+                  "a point on the optical axis must land on the principal point", atol=1e-6)
+    as_t = lambda a: torch.as_tensor(a, dtype=torch.float64)  # noqa: E731
+    mine_t = my_project(as_t(points), as_t(camera.K), as_t(camera.R), as_t(camera.t))
+    require(isinstance(mine_t, torch.Tensor), "my_project must return a tensor for tensor inputs")
+    require_close(mine_t, expected, "my_project (torch)", atol=1e-6)
+    require_close(mine, camera.project(points), "my_project vs PinholeCamera.project", atol=1e-6)
+    return "my_project: right on 50 points, numpy and torch, and on the optical axis"
+
+
+def check_unproject(my_unproject: Callable) -> str:
+    """(N, 2) pixels and camera-frame depths (N,) -> (N, 3) world points: the inverse projection."""
+    camera = example_camera()
+    points = np.random.default_rng(2).normal(0, 0.08, (40, 3))
+    pixels = camera.project(points)
+    depth = camera.world_to_camera(points)[:, 2]
+    mine = my_unproject(pixels, depth, camera.K, camera.R, camera.t)
+    require_shape(mine, (40, 3), "my_unproject")
+    require_close(mine, points, "projecting then unprojecting must give back the points", atol=1e-8)
+    nearer = my_unproject(pixels, 0.5 * depth, camera.K, camera.R, camera.t)
+    require_close(camera.world_to_camera(nearer)[:, 2], 0.5 * depth, "the depth must be the camera-frame z",
+                  atol=1e-8)
+    return "my_unproject inverts the projection at every depth"
+
+
+# ---- 03: attention --------------------------------------------------------------------------
+
+def check_attention(my_attention: Callable) -> str:
+    """Scaled dot-product attention (output, weights) against F.scaled_dot_product_attention."""
+    g = _generator(0)
+    q, k, v = torch.randn(2, 3, 10, 8, generator=g), torch.randn(2, 3, 64, 8, generator=g), torch.randn(2, 3, 64, 5,
+                                                                                                        generator=g)
+    out, weights = my_attention(q, k, v)
+    require_shape(out, (2, 3, 10, 5), "output")
+    require_shape(weights, (2, 3, 10, 64), "weights (one row per query, one column per key)")
+    require_close(weights.sum(-1), torch.ones(2, 3, 10), "each query's weights must sum to 1 over the keys")
+    require(bool((weights >= 0).all()), "weights must not be negative")
+    require_close(out, F.scaled_dot_product_attention(q, k, v), "output vs F.scaled_dot_product_attention",
+                  atol=1e-5)
+    q1 = torch.zeros(1, 4)  # a query orthogonal to every key attends uniformly
+    _, uniform = my_attention(q1, torch.randn(6, 4, generator=g), torch.randn(6, 2, generator=g))
+    require_close(uniform, torch.full((1, 6), 1 / 6), "a zero query must attend uniformly", atol=1e-6)
+    return "my_attention matches F.scaled_dot_product_attention"
+
+
+def check_bilinear(my_bilinear: Callable) -> str:
+    """Bilinear sampling of a (C, h, w) map at full-image pixel (u, v), pixel centres, border padding."""
+    h, w, height, width = 8, 10, 32, 40  # the map is a quarter of the image
+    rows, cols = torch.meshgrid(torch.arange(h, dtype=torch.float64), torch.arange(w, dtype=torch.float64),
+                                indexing="ij")
+    ramp = torch.stack([cols, rows, 2 * cols - 3 * rows + 1])  # (3, h, w): linear in map pixels
+    rng = np.random.default_rng(3)
+    for u, v in rng.uniform([2.0, 2.0], [width - 3.0, height - 3.0], (20, 2)):
+        mine = my_bilinear(ramp, float(u), float(v), (height, width))
+        x, y = (u + 0.5) * w / width - 0.5, (v + 0.5) * h / height - 0.5  # the map's own coordinates
+        require_close(mine, torch.tensor([x, y, 2 * x - 3 * y + 1]),
+                      f"bilinear interpolation of a linear map must be exact (at u={u:.1f}, v={v:.1f})", atol=1e-9)
+    corner = my_bilinear(ramp, -3.0, -3.0, (height, width))
+    require_close(corner, ramp[:, 0, 0], "outside the image the border pixel repeats", atol=1e-9)
+    return "my_bilinear is exact on linear maps and pads with the border"
+
+
+# ---- 04: graphs -----------------------------------------------------------------------------
+
+def _path_graph(n: int) -> torch.Tensor:
+    a = torch.zeros(n, n, dtype=torch.float64)
+    idx = torch.arange(n - 1)
+    a[idx, idx + 1] = a[idx + 1, idx] = 1.0
+    return a
+
+
+def check_normalized_adjacency(my_normalized_adjacency: Callable) -> str:
+    """D^-1/2 (A + I) D^-1/2 with degrees counted with the self-loop."""
+    a = _path_graph(4)  # degrees with loops: 2, 3, 3, 2
+    mine = my_normalized_adjacency(a)
+    require_shape(mine, (4, 4), "my_normalized_adjacency")
+    require_close(mine, mine.T, "the result must be symmetric")
+    expected = torch.zeros(4, 4, dtype=torch.float64)
+    degree = [2, 3, 3, 2]
+    for i in range(4):
+        for j in range(4):
+            if i == j or abs(i - j) == 1:
+                expected[i, j] = 1 / math.sqrt(degree[i] * degree[j])
+    require_close(mine, expected, "the 4-node path graph (worked by hand)")
+    eigen = torch.linalg.eigvalsh(my_normalized_adjacency(_path_graph(9)))
+    require(abs(eigen.max().item() - 1) < 1e-6, "the largest eigenvalue must be exactly 1")
+    return "my_normalized_adjacency: right on a path graph, largest eigenvalue 1"
+
+
+def check_cheb_conv(my_cheb_conv: Callable) -> str:
+    """h W0^T + b0 + (L~ h) W1^T with L~ = -D^-1/2 A D^-1/2 (first-order Chebyshev)."""
+    g = _generator(4)
+    a = _path_graph(5).float()
+    a[0, 4] = a[4, 0] = 1.0  # a ring: every degree 2
+    h = torch.randn(2, 5, 3, generator=g)
+    w0, b0, w1 = torch.randn(4, 3, generator=g), torch.randn(4, generator=g), torch.randn(4, 3, generator=g)
+    mine = my_cheb_conv(h, a, w0, b0, w1)
+    require_shape(mine, (2, 5, 4), "my_cheb_conv")
+    expected = torch.empty(2, 5, 4)
+    for node in range(5):  # on a ring L~ h_i = -(h_{i-1} + h_{i+1}) / 2
+        neighbours = -(h[:, (node - 1) % 5] + h[:, (node + 1) % 5]) / 2
+        expected[:, node] = h[:, node] @ w0.T + b0 + neighbours @ w1.T
+    require_close(mine, expected, "a 5-node ring (each node and its two neighbours)", atol=1e-5)
+    return "my_cheb_conv: right on a ring"
+
+
+# ---- 05: point clouds -----------------------------------------------------------------------
+
+def check_fps(my_fps: Callable) -> str:
+    """Farthest point sampling of one cloud (N, 3), starting at index 0, lowest index on ties."""
+    points = torch.rand(300, 3, generator=_generator(5))
+    mine = my_fps(points, 40)
+    require_shape(mine, (40,), "my_fps")
+    mine = [int(i) for i in mine]
+    require(mine[0] == 0, "start with index 0")
+    require(len(set(mine)) == 40, "an index was chosen twice")
+    for n in range(1, 40):  # brute force: each pick is the farthest from all picked before it
+        gaps = torch.cdist(points, points[mine[:n]]).min(dim=1).values
+        require(math.isclose(gaps[mine[n]].item(), gaps.max().item(), rel_tol=1e-6),
+                f"pick {n} is not the point farthest from the points picked before it")
+    require(mine == farthest_point_sampling(points[None], 40)[0].tolist(), "differs from farthest_point_sampling")
+    return "my_fps: every pick is the farthest point (brute force) and matches the library"
+
+
+def check_vector_attention(my_vector_attention: Callable) -> str:
+    """One point-transformer layer (`VectorAttention`) from its weights: my_vector_attention(layer,
+    positions (B, N, 3), features (B, N, C)) -> (B, N, C)."""
+    torch.manual_seed(14)
+    layer = VectorAttention(width=6, k=4).double().eval()
+    g = _generator(14)
+    positions = torch.rand(1, 12, 3, generator=g, dtype=torch.float64)
+    features = torch.randn(1, 12, 6, generator=g, dtype=torch.float64)
+    with torch.no_grad():
+        mine = my_vector_attention(layer, positions, features)
+        require_shape(mine, (1, 12, 6), "my_vector_attention")
+        f = layer.norm(features)[0]
+        expected = torch.empty(12, 6, dtype=torch.float64)
+        for i in range(12):  # brute force: sort the distances, one softmax per channel
+            neighbours = torch.argsort((positions[0] - positions[0, i]).norm(dim=-1))[:4]
+            delta = layer.theta(positions[0, i] - positions[0, neighbours])  # (4, 6)
+            logits = layer.gamma(layer.phi(f[i]) - layer.psi(f[neighbours]) + delta)
+            weights = logits.exp() / logits.exp().sum(dim=0, keepdim=True)  # over the 4 neighbours
+            expected[i] = features[0, i] + (weights * (layer.alpha(f[neighbours]) + delta)).sum(dim=0)
+        require_close(mine[0], expected, "12 points, 4 neighbours each (brute force)", atol=1e-9)
+        order = torch.randperm(12, generator=g)
+        require_close(my_vector_attention(layer, positions[:, order], features[:, order]), mine[:, order],
+                      "reordering the points must reorder the output the same way", atol=1e-9)
+    return "my_vector_attention: right by brute force, and equivariant to the points' order"
+
+
+def check_penetration(my_penetration: Callable) -> str:
+    """(S, M) occupancies of both hands at the same points -> sum over points of o_r o_l, mean over samples."""
+    o_right = torch.tensor([[1.0, 1.0, 0.0, 0.5], [0.0, 0.0, 0.0, 0.0]])
+    o_left = torch.tensor([[1.0, 0.0, 1.0, 0.5], [1.0, 1.0, 1.0, 1.0]])
+    mine = my_penetration(o_right, o_left)
+    require(torch.is_tensor(mine) and mine.ndim == 0, "return one number (a 0-d tensor)")
+    require(math.isclose(float(mine), (1.0 + 0.25 + 0.0) / 2, rel_tol=1e-6),
+            "two samples worked by hand: only points both hands claim count, summed per sample, averaged")
+    g = _generator(6)
+    a, b = torch.rand(3, 100, generator=g), torch.rand(3, 100, generator=g)
+    require(math.isclose(float(my_penetration(a, b)), float(my_penetration(b, a)), rel_tol=1e-6),
+            "the term must be symmetric in the two hands")
+    require(math.isclose(float(my_penetration(torch.cat([a, a], 1), torch.cat([b, b], 1))),
+                         2 * float(my_penetration(a, b)), rel_tol=1e-5), "sum over the points, do not average them")
+    return "my_penetration: right by hand, symmetric, a sum over points"
+
+
+# ---- 06: training ---------------------------------------------------------------------------
+
+def check_learning_rate(my_learning_rate: Callable) -> str:
+    """StepLR: lr x decay_factor ** (step // decay_every)."""
+    settings = TrainSettings(lr=1e-4, decay_every=3, decay_factor=0.2)
+    for step, decays in ((0, 0), (1, 0), (2, 0), (3, 1), (5, 1), (6, 2), (10, 3)):
+        mine = my_learning_rate(settings, step)
+        require(math.isclose(mine, 1e-4 * 0.2 ** decays, rel_tol=1e-9), f"wrong learning rate after {step} steps "
+                                                                         f"(decays every {settings.decay_every})")
+    return "my_learning_rate: right before, at and after every decay"
+
+
+def check_step_indices(my_step_indices: Callable) -> str:
+    """One step's sample indices, from a generator seeded by (seed, step) only."""
+    for n, batch_size, seed, step in ((16, 2, 0, 1), (512, 4, 0, 7), (2048, 8, 3, 12_345)):
+        mine = list(my_step_indices(n, batch_size, seed, step))
+        require(len(mine) == batch_size, f"{batch_size} indices per step, got {len(mine)}")
+        require(all(0 <= i < n for i in mine), f"indices must lie in [0, {n})")
+        require(mine == step_indices(n, batch_size, seed, step),
+                f"step {step} of seed {seed} draws other indices than the trainer")
+    torch.manual_seed(123)
+    first = list(my_step_indices(512, 4, 0, 7))
+    torch.manual_seed(456)
+    require(first == list(my_step_indices(512, 4, 0, 7)), "the global random state must not matter")
+    return "my_step_indices matches the trainer, whatever the global random state"
+
+
+# ---- 07: metrics ----------------------------------------------------------------------------
+
+def check_chamfer_l1(my_chamfer_l1: Callable) -> str:
+    """½ (mean nearest distance pred -> gt + mean nearest distance gt -> pred)."""
+    pred = torch.tensor([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0]], dtype=torch.float64)
+    gt = torch.tensor([[0.0, 0.0, 0.0], [0.0, 0.0, 3.0], [1.0, 0.0, 0.0]], dtype=torch.float64)
+    mine = my_chamfer_l1(pred, gt)
+    require(torch.is_tensor(mine) and mine.ndim == 0, "return one number (a 0-d tensor)")
+    # pred -> gt: 0 and 0; gt -> pred: 0, 3 and 0 (the distance, not squared)
+    require(math.isclose(float(mine), 0.5 * (0.0 + 1.0), rel_tol=1e-9),
+            "five points worked by hand: both directions, each a mean of (unsquared) distances")
+    g = _generator(7)
+    a, b = torch.rand(60, 3, generator=g, dtype=torch.float64), torch.rand(90, 3, generator=g, dtype=torch.float64)
+    brute = 0.5 * (np.mean([min(np.linalg.norm(p - q) for q in b.numpy()) for p in a.numpy()])
+                   + np.mean([min(np.linalg.norm(p - q) for q in a.numpy()) for p in b.numpy()]))
+    require(math.isclose(float(my_chamfer_l1(a, b)), brute, rel_tol=1e-9), "two random clouds (brute force)")
+    return "my_chamfer_l1: right by hand and by brute force"
+
+
+def check_align_by_middle_joint(my_align_by_middle_joint: Callable) -> str:
+    """Translate predicted vertices so the predicted middle MCP (joint 11) lands on the true one."""
+    rng = np.random.default_rng(8)
+    vertices, joints = rng.normal(0, 0.05, (200, 3)), rng.normal(0, 0.05, (21, 3))
+    shift = np.array([0.012, -0.03, 0.05])
+    moved = my_align_by_middle_joint(vertices + shift, joints + shift, joints)
+    require_shape(moved, (200, 3), "my_align_by_middle_joint")
+    require_close(moved, vertices, "aligning a translated copy must give back the original", atol=1e-12)
+    other = joints.copy()
+    other[:11] += 0.1  # only the middle MCP may decide the translation
+    other[12:] -= 0.2
+    require_close(my_align_by_middle_joint(vertices, other, joints), vertices,
+                  "only the middle-finger MCP (joint 11) may decide the translation", atol=1e-12)
+    return "my_align_by_middle_joint: a translated prediction comes back exactly"
+
+
+# ---- 02: HALO's frames ----------------------------------------------------------------------
+
+def _random_rotations(n: int, generator: torch.Generator) -> torch.Tensor:
+    q, r = torch.linalg.qr(torch.randn(n, 3, 3, generator=generator, dtype=torch.float64))
+    q = q * torch.sign(torch.diagonal(r, dim1=-2, dim2=-1))[:, None]
+    return q * torch.det(q)[:, None, None]  # proper rotations
+
+
+def check_to_bones(my_to_bones: Callable) -> str:
+    """points (B, N, 3), bone rotations (B, K, 3, 3), bone heads (B, K, 3) -> (B, K, N, 3) = R_k^T (x - head_k)."""
+    g = _generator(9)
+    rotations, heads = _random_rotations(2 * 16, g).reshape(2, 16, 3, 3), torch.randn(2, 16, 3, generator=g,
+                                                                                      dtype=torch.float64)
+    points = torch.randn(2, 7, 3, generator=g, dtype=torch.float64)
+    mine = my_to_bones(points, rotations, heads)
+    require_shape(mine, (2, 16, 7, 3), "my_to_bones")
+    for b, k, n in ((0, 0, 0), (1, 5, 3), (1, 15, 6)):  # one point in one frame, written out
+        require_close(mine[b, k, n], rotations[b, k].T @ (points[b, n] - heads[b, k]),
+                      f"sample {b}, bone {k}, point {n}: expected R_k^T (x - head_k)", atol=1e-9)
+    require_close(my_to_bones(heads[:, 3:4], rotations, heads)[:, 3, 0], torch.zeros(2, 3),
+                  "a bone's head must sit at the origin of its own frame", atol=1e-9)
+    return "my_to_bones: R_k^T (x - head_k) in every frame"
+
+
+def _right_hand(generator: torch.Generator) -> torch.Tensor:
+    """(1, 21, 3) plausible right-hand keypoints: a flat hand, rotated and moved at random."""
+    kp = torch.zeros(21, 3, dtype=torch.float64)
+    kp[WRIST] = torch.tensor([0.0, 0.0, 0.0])
+    kp[INDEX_MCP] = torch.tensor([0.03, -0.09, 0.004])
+    kp[MIDDLE_MCP] = torch.tensor([0.008, -0.095, 0.0])
+    kp[PINKY_MCP] = torch.tensor([-0.04, -0.08, -0.006])
+    rest = [j for j in range(21) if j not in (WRIST, INDEX_MCP, MIDDLE_MCP, PINKY_MCP)]
+    kp[rest] = torch.randn(len(rest), 3, generator=generator, dtype=torch.float64) * 0.04
+    rotation = _random_rotations(1, generator)[0]
+    return (kp @ rotation.T + torch.randn(3, generator=generator, dtype=torch.float64) * 0.1)[None]
+
+
+def check_global_frame(my_global_frame: Callable) -> str:
+    """Right-hand keypoints (B, 21, 3) -> (B, 3, 3) rows x, y, z: y from the middle MCP to the wrist,
+    z the palm normal (index MCP x pinky MCP) made orthogonal to y, x = y x z."""
+    g = _generator(10)
+    kp = torch.cat([_right_hand(g) for _ in range(3)])
+    mine = my_global_frame(kp)
+    require_shape(mine, (3, 3, 3), "my_global_frame")
+    require_close(mine @ mine.transpose(1, 2), torch.eye(3).expand(3, 3, 3), "the rows must be orthonormal",
+                  atol=1e-9)
+    require_close(torch.det(mine), torch.ones(3), "the frame must be right-handed (det +1)", atol=1e-9)
+    down = kp[:, MIDDLE_MCP] - kp[:, WRIST]
+    require_close(mine[:, 1], -down / down.norm(dim=-1, keepdim=True), "y must point from the middle MCP to the wrist",
+                  atol=1e-9)
+    require_close(mine, global_frame(kp)[0], "differs from canonical.global_frame", atol=1e-9)
+    return "my_global_frame: orthonormal, right-handed, y along the hand; matches the library"
+
+
+# ---- 08: MediaPipe --------------------------------------------------------------------------
+
+def check_to_interhand(my_to_interhand: Callable) -> str:
+    """(21, D) landmarks in MediaPipe's order -> the kit's (InterHand2.6M) order."""
+    rows = np.arange(21)[:, None].repeat(2, axis=1)  # each row holds its own MediaPipe index
+    mine = np.asarray(my_to_interhand(rows))
+    require_shape(mine, (21, 2), "my_to_interhand")
+    require(sorted(mine[:, 0].tolist()) == list(range(21)), "every landmark must appear exactly once")
+    require(int(mine[20, 0]) == 0, "the wrist is the kit's last joint")
+    wrong = [k for k in range(21) if int(mine[k, 0]) != MEDIAPIPE_TO_INTERHAND[k]]
+    require(not wrong, f"{len(wrong)} joints in the wrong place (first: kit joint {wrong[0] if wrong else ''}); "
+                       f"the kit lists each finger tip first")
+    return "my_to_interhand: every kit joint takes the right MediaPipe landmark"
+
+
+def check_lift(my_lift: Callable) -> str:
+    """Camera-frame joints = world + T, T the least-squares translation that reprojects onto the pixels."""
+    camera = example_camera(11)
+    rng = np.random.default_rng(11)
+    centred = rng.normal(0, 0.04, (21, 3))
+    truth = centred + np.array([0.02, -0.01, 0.55])  # the hand 55 cm in front of the camera
+    pixels = (truth @ camera.K.T)[:, :2] / truth[:, 2:3]
+    mine = my_lift(pixels, centred, camera.K)
+    require_shape(mine, (21, 3), "my_lift")
+    require_close(mine, truth, "exact pixels must give back the exact hand", atol=1e-9)
+    noisy = pixels + rng.normal(0, 2.0, pixels.shape)
+    require_close(my_lift(noisy, centred, camera.K), lift_landmarks(noisy, centred, camera.K),
+                  "with noisy pixels: not the least-squares translation", atol=1e-9)
+    return "my_lift: exact on exact pixels, least squares on noisy ones"
+
+
+def check_paired_bootstrap(my_paired_bootstrap: Callable) -> str:
+    """(mean, low, high) of a - b over paired samples: resample the samples (with replacement,
+    `np.random.default_rng(seed).integers(0, n, (n_resamples, n))`), mean per resample,
+    percentiles 2.5 and 97.5."""
+    rng = np.random.default_rng(13)
+    a = rng.normal(0.80, 0.05, 64)
+    b = a - rng.normal(0.01, 0.02, 64)  # b tracks a: pairing matters
+    mean, low, high = (float(x) for x in my_paired_bootstrap(a, b, 10_000, 0))
+    require(math.isclose(mean, float(np.mean(a - b)), rel_tol=1e-9), "the mean must be the mean of a - b")
+    require(low < mean < high, "the interval must contain the mean")
+    half = 1.96 * np.std(a - b) / math.sqrt(64)  # the normal approximation, independent of any resampling
+    require(abs((high - low) / 2 - half) < 0.15 * half, "the interval's width is far from 1.96 sd / sqrt(n) of a - b "
+                                                        "(resample the pairs, not a and b apart)")
+    shifted = [float(x) for x in my_paired_bootstrap(a + 0.1, b, 10_000, 0)]
+    require(np.allclose(shifted, [mean + 0.1, low + 0.1, high + 0.1], atol=1e-9),
+            "adding 0.1 to every a must move the mean and both ends by 0.1")
+    same = [float(x) for x in my_paired_bootstrap(a, a, 1000, 0)]
+    require(np.allclose(same, 0.0, atol=1e-12), "a sample against itself must give exactly [0, 0]")
+    library = paired_bootstrap(a, b, 10_000, seed=0)
+    require(np.allclose([mean, low, high], [library.mean, library.low, library.high], atol=1e-12),
+            "the ends differ from evaluation.paired_bootstrap with the same seed (the resampling draw or the percentiles)")
+    return "my_paired_bootstrap: right mean, width as the normal approximation, and matches the library"
+
+
+# ---- 06: the training loop ------------------------------------------------------------------
+
+def _linear_problem(seed: int):
+    """A linear model, batches of a linear regression, and the library's StepLoss shape."""
+    g = _generator(seed)
+    torch.manual_seed(seed)
+    model = torch.nn.Linear(3, 1).double()
+    true_w = torch.tensor([[0.5, -1.0, 2.0]], dtype=torch.float64)
+    batches = []
+    for _ in range(40):
+        x = torch.randn(16, 3, generator=g, dtype=torch.float64)
+        batches.append({"x": x, "y": x @ true_w.T + 0.3})
+
+    def step_loss(model, batch, generator):
+        return ((model(batch["x"]) - batch["y"]) ** 2).mean(), {}
+    return model, batches, step_loss
+
+
+def check_training_step(my_training_step: Callable) -> str:
+    """my_training_step(model, step_loss, batch, optimizer, generator) -> the step's loss (float):
+    zero the gradients, the loss, backward, one optimiser step."""
+    model, batches, step_loss = _linear_problem(15)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    for batch in batches[:2]:  # two steps: gradients from the first must not leak into the second
+        x, y = batch["x"], batch["y"]
+        w, b = model.weight.detach().clone(), model.bias.detach().clone()
+        residual = x @ w.T + b - y  # (16, 1)
+        before = float((residual ** 2).mean())
+        grad_w, grad_b = 2 * residual.T @ x / len(x), 2 * residual.mean(0)  # the analytic gradient of the MSE
+        loss = my_training_step(model, step_loss, batch, optimizer, torch.Generator().manual_seed(0))
+        require(isinstance(loss, float), "return the loss as a Python float (loss.item())")
+        require(math.isclose(loss, before, rel_tol=1e-9), "return the loss computed before the update")
+        require_close(model.weight.detach(), w - 0.1 * grad_w, "the weights after one SGD step (analytic gradient; "
+                                                               "were the gradients zeroed?)", atol=1e-12)
+        require_close(model.bias.detach(), b - 0.1 * grad_b, "the bias after one SGD step", atol=1e-12)
+    return "my_training_step: one SGD step equals the analytic gradient step, twice in a row"
+
+
+def check_train(my_train: Callable, my_training_step: Callable) -> str:
+    """my_train(model, step_loss, batches, optimizer) -> one loss per batch, in order, each step
+    with its own generator seeded by the step number."""
+    model, batches, step_loss = _linear_problem(16)
+    reference, _, _ = _linear_problem(16)
+    seen = []
+
+    def recording_loss(model, batch, generator):  # records which generator each step got
+        seen.append(int(torch.randint(0, 10**9, (1,), generator=generator)))
+        return step_loss(model, batch, generator)
+    losses = my_train(model, recording_loss, batches, torch.optim.SGD(model.parameters(), lr=0.05))
+    require(len(losses) == len(batches), f"one loss per batch: {len(batches)} batches, {len(losses)} losses")
+    optimizer = torch.optim.SGD(reference.parameters(), lr=0.05)
+    expected = [my_training_step(reference, step_loss, batch, optimizer, torch.Generator().manual_seed(step))
+                for step, batch in enumerate(batches)]
+    require(np.allclose(losses, expected, rtol=1e-9), "the losses differ from one my_training_step per batch in order")
+    require(seen == [int(torch.randint(0, 10**9, (1,), generator=torch.Generator().manual_seed(s)))
+                     for s in range(len(batches))], "step s must get torch.Generator().manual_seed(s)")
+    require(np.mean(losses[-5:]) < 0.1 * np.mean(losses[:5]), "the loss must fall on this easy problem")
+    return "my_train: one step per batch, a generator per step, and the loss falls"
+
+
+# ---- 02: HALO's part MLPs -------------------------------------------------------------------
+
+def check_part_forward(my_part_forward: Callable) -> str:
+    """my_part_forward(model, frames, q_world, k) -> (part k's logit (B, N), its input (B, N, 28))."""
+    torch.manual_seed(17)
+    model = HaloModel(HaloConfig()).eval()
+    g = _generator(17)
+    keypoints = torch.cat([_right_hand(g) for _ in range(2)]).float()
+    is_left = torch.tensor([False, True])
+    queries = keypoints.mean(1, keepdim=True) + 0.04 * torch.randn(2, 9, 3, generator=g)
+    frames = model.frames(keypoints, is_left)
+    with torch.no_grad():
+        output = model(queries, keypoints, is_left)
+        logits = []
+        for k in range(16):
+            logit, inputs = my_part_forward(model, frames, queries, k)
+            require_shape(logit, (2, 9), f"part {k}'s logit")
+            require_shape(inputs, (2, 9, 28), f"part {k}'s input")
+            require_close(inputs[..., 3], frames.bone_lengths[:, k, None].expand(2, 9),
+                          f"part {k}'s input: feature 3 must be bone {k}'s length", atol=1e-6)
+            require_close(logit, output.part_logits[:, k], f"part {k}'s logit vs the model's part_logits", atol=1e-4)
+            logits.append(logit)
+        require_close(torch.sigmoid(torch.stack(logits, 1)).amax(1), output.occupancy,
+                      "the max over the parts' sigmoids must be the occupancy", atol=1e-5)
+    return "my_part_forward: every part's logit matches the model; their max is the occupancy"
+
+
+# ---- 03: query-image attention as a module ---------------------------------------------------
+
+def copy_query_attention_weights(mine: torch.nn.Module, library: QueryImageAttention) -> torch.nn.Module:
+    """Load a library `QueryImageAttention`'s weights into a learner's module with the parts the
+    exercise names: pos_enc = Sequential(Linear, ReLU, Linear, ReLU), query_proj, q, k, v, out."""
+    attention = library.attention
+    b_q, b_k, b_v = attention.in_proj_bias.detach().chunk(3)
+    pairs = [(mine.pos_enc[0], library.pos_enc.net[0].weight, library.pos_enc.net[0].bias),
+             (mine.pos_enc[2], library.pos_enc.net[3].weight, library.pos_enc.net[3].bias),
+             (mine.query_proj, library.query_proj.weight, library.query_proj.bias),
+             (mine.q, attention.q_proj_weight, b_q), (mine.k, attention.k_proj_weight, b_k),
+             (mine.v, attention.v_proj_weight, b_v), (mine.out, attention.out_proj.weight, attention.out_proj.bias)]
+    with torch.no_grad():
+        for layer, weight, bias in pairs:
+            require(tuple(layer.weight.shape) == tuple(weight.shape),
+                    f"a layer of your module has weight {tuple(layer.weight.shape)}, the library's {tuple(weight.shape)}")
+            layer.weight.copy_(weight)
+            layer.bias.copy_(bias)
+    return mine
+
+
+def check_query_image_attention(MyQueryImageAttention: type) -> str:
+    """A module MyQueryImageAttention(token_dim) whose forward(points_cam (B, N, 3), tokens (B, T, D))
+    returns (features (B, N, 16), weights (B, heads, N, T)) like the library's QueryImageAttention."""
+    torch.manual_seed(18)
+    library = QueryImageAttention(token_dim=24, config=QueryAttentionConfig(dropout=0.0)).eval()
+    mine = copy_query_attention_weights(MyQueryImageAttention(24), library).eval()
+    g = _generator(18)
+    points, tokens = 0.1 * torch.randn(2, 5, 3, generator=g), torch.randn(2, 7, 24, generator=g)
+    with torch.no_grad():
+        features, weights = mine(points, tokens)
+        require_shape(features, (2, 5, 16), "features")
+        require_shape(weights, (2, 2, 5, 7), "weights (B, heads, N, T)")
+        require_close(weights.sum(-1), torch.ones(2, 2, 5), "each head's weights must sum to 1 over the tokens",
+                      atol=1e-5)
+        embedded = library.query_proj(library.pos_enc(points * POSITION_SCALE))
+        a = library.attention
+        b_q, b_k, b_v = a.in_proj_bias.chunk(3)
+        for s, n, h in ((0, 0, 0), (1, 4, 1), (1, 2, 0)):  # one query, one head, written out
+            rows = slice(8 * h, 8 * h + 8)
+            q = embedded[s, n] @ a.q_proj_weight[rows].T + b_q[rows]
+            k = tokens[s] @ a.k_proj_weight[rows].T + b_k[rows]
+            w = torch.softmax(k @ q / math.sqrt(8), dim=0)
+            require_close(weights[s, h, n], w, f"sample {s}, query {n}, head {h}: the attention weights", atol=1e-5)
+        reference = library(points, tokens, return_weights=True)
+        require_close(features, reference.features, "features vs the library's QueryImageAttention", atol=1e-5)
+        require_close(weights, reference.weights, "weights vs the library's QueryImageAttention", atol=1e-5)
+    return "my QueryImageAttention: per-head weights written out, and the library's output"
+
+
+# ---- 01: occupancy labels -------------------------------------------------------------------
+
+def _cube() -> tuple[np.ndarray, np.ndarray]:
+    """The unit cube [0, 1]^3 as 12 outward triangles."""
+    vertices = np.array([[x, y, z] for x in (0.0, 1.0) for y in (0.0, 1.0) for z in (0.0, 1.0)])
+    quads = [(0, 1, 3, 2), (4, 6, 7, 5), (0, 4, 5, 1), (2, 3, 7, 6), (0, 2, 6, 4), (1, 5, 7, 3)]
+    faces = np.array([tri for a, b, c, d in quads for tri in ((a, b, c), (a, c, d))])
+    centre = vertices[faces].mean(1)  # orient every triangle outward
+    normal = np.cross(vertices[faces[:, 1]] - vertices[faces[:, 0]], vertices[faces[:, 2]] - vertices[faces[:, 0]])
+    flip = (normal * (centre - 0.5)).sum(1) < 0
+    faces[flip] = faces[flip][:, ::-1]
+    return vertices, faces
+
+
+def check_winding_number(my_winding_number: Callable) -> str:
+    """Generalised winding number (N,) of points (N, 3) w.r.t. a triangle mesh: the sum of the
+    triangles' signed solid angles over 4 pi."""
+    vertices, faces = _cube()
+    rng = np.random.default_rng(19)
+    inside, outside = rng.uniform(0.05, 0.95, (20, 3)), rng.uniform(1.2, 2.0, (20, 3)) * rng.choice([-1, 1], (20, 3))
+    mine = np.asarray(my_winding_number(vertices, faces, np.concatenate([inside, outside])))
+    require_shape(mine, (40,), "my_winding_number")
+    require_close(mine[:20], np.ones(20), "inside the unit cube the winding number is 1", atol=1e-9)
+    require_close(mine[20:], np.zeros(20), "outside the unit cube it is 0", atol=1e-9)
+    twice = np.concatenate([faces, faces])  # two layers of skin, like a fingertip inside the palm
+    require_close(my_winding_number(vertices, twice, inside), 2 * np.ones(20), "two layers count twice", atol=1e-9)
+    require_close(my_winding_number(vertices, faces[:, ::-1], inside), -np.ones(20),
+                  "inward-facing triangles count negatively", atol=1e-9)
+    near = np.array([[0.5, 0.5, 1.001], [0.5, 0.5, 0.999], [1.0005, 0.3, 0.7]])  # 1 mm off a face
+    require_close(my_winding_number(vertices, faces, near), [0.0, 1.0, 0.0], "points 1 mm from a face", atol=1e-6)
+    return "my_winding_number: 1 inside, 0 outside, 2 for two layers, -1 for inward faces, right by a face"
+
+
+# ---- 05: PCEnc's down-sampling --------------------------------------------------------------
+
+def check_transition_down(my_transition_down: Callable) -> str:
+    """my_transition_down(layer, positions (B, N, 3), features (B, N, C)) -> (centres (B, N/2, 3),
+    features (B, N/2, C)): FPS to half the points, then each centre max-pools the MLP of its k
+    nearest points' [offset, feature]."""
+    torch.manual_seed(20)
+    layer = TransitionDown(width=5, k=4).double().eval()
+    g = _generator(20)
+    positions = torch.rand(2, 16, 3, generator=g, dtype=torch.float64)
+    features = torch.randn(2, 16, 5, generator=g, dtype=torch.float64)
+    with torch.no_grad():
+        centres, pooled = my_transition_down(layer, positions, features)
+        require_shape(centres, (2, 8, 3), "centres")
+        require_shape(pooled, (2, 8, 5), "pooled features")
+        keep = farthest_point_sampling(positions, 8)
+        require_close(centres, gather_points(positions, keep), "the centres must be the FPS half of the points "
+                                                              "(farthest_point_sampling, starting at point 0)")
+        for b in range(2):  # brute force: one centre at a time
+            for i in range(8):
+                near = torch.argsort((positions[b] - centres[b, i]).norm(dim=-1))[:4]
+                grouped = torch.cat([positions[b, near] - centres[b, i], features[b, near]], dim=-1)  # (4, 3 + C)
+                require_close(pooled[b, i], layer.mlp(grouped).max(dim=0).values,
+                              f"sample {b}, centre {i}: the max over its 4 neighbours' MLP outputs", atol=1e-9)
+    return "my_transition_down: FPS centres, and every centre's max-pool by brute force"

@@ -1,0 +1,373 @@
+"""Every exercise's check (`im2hands_lite.teaching.checks`) passes the solution notebook's answer
+and fails on wrong but well-shaped answers: zeros, a transposed result, an off-by-one, a
+forgotten term. Each solution is read from its notebook (the lines the student version stubs),
+so the checks are proven against the very answer a learner is compared with."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import im2hands_lite.hand.joints as joints
+from im2hands_lite.geometry.sampling import farthest_point_sampling, gather_points, knn
+from im2hands_lite.models.canonical import INDEX_MCP, PINKY_MCP
+from im2hands_lite.teaching import checks
+from im2hands_lite.teaching.checks import ExerciseCheckError
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted(REPO.glob("notebooks/[0-9]*.ipynb"))
+DEF = re.compile(r"^(?:def (my_\w+)\(|class (My\w+)\b)", re.MULTILINE)
+
+
+def _exercise_cells() -> dict[str, tuple[str, str]]:
+    """{exercise name: (notebook name, source of the cell that defines it)} for every cell with
+    an EXERCISE block."""
+    found = {}
+    for path in NOTEBOOKS:
+        for cell in json.loads(path.read_text())["cells"]:
+            source = "".join(cell["source"])
+            if cell["cell_type"] == "code" and "# EXERCISE START" in source:
+                for function, cls in DEF.findall(source):
+                    found[function or cls] = (path.name, source)
+    return found
+
+
+EXERCISES = _exercise_cells()
+
+
+def solution(name: str):
+    """The solution notebook's `my_<name>`, defined as the notebook defines it."""
+    source = EXERCISES[name][1]
+    earlier = {other: solution(other) for other in EXERCISES if other != name and f"def {other}(" not in source
+               and re.search(rf"\b{other}\(", source)}  # e.g. MyQueryImageAttention calls my_attention
+    namespace = {"math": math, "np": np, "torch": torch, "F": F, "knn": knn, "gather_points": gather_points,
+                 "farthest_point_sampling": farthest_point_sampling, **earlier,
+                 "INDEX_MCP": INDEX_MCP, "PINKY_MCP": PINKY_MCP, **{k: v for k, v in vars(joints).items() if k.isupper()}}
+    exec(compile(source, f"<{EXERCISES[name][0]}: {name}>", "exec"), namespace)
+    return namespace[name]
+
+
+def _no_scale_attention(q, k, v):
+    weights = (q @ k.transpose(-2, -1)).softmax(dim=-1)  # forgot 1 / sqrt(d)
+    return weights @ v, weights
+
+
+def _keys_softmax_attention(q, k, v):
+    weights = (q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])).softmax(dim=-2)  # softmax over the queries
+    return weights @ v, weights
+
+
+def _corner_bilinear(feature_map, u, v, image_size):
+    h, w = feature_map.shape[-2:]
+    x, y = u * w / image_size[1], v * h / image_size[0]  # corner convention instead of pixel centres
+    x0, y0 = math.floor(x), math.floor(y)
+    ax, ay = x - x0, y - y0
+
+    def at(row, col):
+        return feature_map[:, min(max(row, 0), h - 1), min(max(col, 0), w - 1)]
+    return ((1 - ax) * (1 - ay) * at(y0, x0) + ax * (1 - ay) * at(y0, x0 + 1)
+            + (1 - ax) * ay * at(y0 + 1, x0) + ax * ay * at(y0 + 1, x0 + 1))
+
+
+def _nearest_bilinear(feature_map, u, v, image_size):
+    h, w = feature_map.shape[-2:]
+    col = min(max(round((u + 0.5) * w / image_size[1] - 0.5), 0), w - 1)
+    row = min(max(round((v + 0.5) * h / image_size[0] - 0.5), 0), h - 1)
+    return feature_map[:, row, col]
+
+
+def _fps_from(start):
+    def fps(points, n):
+        chosen = [start % len(points)]
+        distance = torch.full((len(points),), float("inf"))
+        for _ in range(n - 1):
+            distance = torch.minimum(distance, (points - points[chosen[-1]]).pow(2).sum(-1))
+            chosen.append(int(distance.argmax()))
+        return torch.tensor(chosen)
+    return fps
+
+
+def _fps_nearest(points, n):  # picks the *nearest* remaining point
+    chosen = [0]
+    distance = torch.full((len(points),), float("inf"))
+    for _ in range(n - 1):
+        distance = torch.minimum(distance, (points - points[chosen[-1]]).pow(2).sum(-1))
+        masked = distance.clone()
+        masked[chosen] = float("inf")
+        chosen.append(int(masked.argmin()))
+    return torch.tensor(chosen)
+
+
+def _to_interhand_base_first(landmarks):
+    return landmarks[[4 * finger + k for finger in range(5) for k in (1, 2, 3, 4)] + [0]]
+
+
+def _global_frame_no_gram_schmidt(kp):
+    wrist = kp[:, joints.WRIST]
+    y = -(kp[:, joints.MIDDLE_MCP] - wrist)
+    y = y / y.norm(dim=-1, keepdim=True)
+    z = torch.cross(kp[:, INDEX_MCP] - wrist, kp[:, PINKY_MCP] - wrist, dim=-1)
+    z = z / z.norm(dim=-1, keepdim=True)  # not made orthogonal to y
+    return torch.stack([torch.cross(y, z, dim=-1), y, z], dim=1)
+
+
+def _lift_one_focal(pixels, world, K):
+    K = K.copy()
+    K[1, 1] = K[0, 0]  # fy taken as fx
+    return solution("my_lift")(pixels, world, K)
+
+
+def _vector_attention_softmax_channels(layer, positions, features):  # softmax over the channels
+    neighbours = knn(positions, positions, min(layer.k, positions.shape[1]))
+    f = layer.norm(features)
+    f_j = gather_points(f, neighbours)
+    delta = layer.theta(positions[:, :, None] - gather_points(positions, neighbours))
+    weights = layer.gamma(layer.phi(f)[:, :, None] - layer.psi(f_j) + delta).softmax(dim=-1)
+    return features + (weights * (layer.alpha(f_j) + delta)).sum(dim=2)
+
+
+def _vector_attention_no_position(layer, positions, features):  # forgot delta in the values
+    neighbours = knn(positions, positions, min(layer.k, positions.shape[1]))
+    f = layer.norm(features)
+    f_j = gather_points(f, neighbours)
+    delta = layer.theta(positions[:, :, None] - gather_points(positions, neighbours))
+    weights = layer.gamma(layer.phi(f)[:, :, None] - layer.psi(f_j) + delta).softmax(dim=2)
+    return features + (weights * layer.alpha(f_j)).sum(dim=2)
+
+
+def _step_without_zero_grad(model, step_loss, batch, optimizer, generator):
+    loss, _ = step_loss(model, batch, generator)
+    loss.backward()  # gradients pile up from step to step
+    optimizer.step()
+    return loss.item()
+
+
+def _step_loss_after(model, step_loss, batch, optimizer, generator):
+    solution("my_training_step")(model, step_loss, batch, optimizer, generator)
+    return step_loss(model, batch, generator)[0].item()  # the loss after the update
+
+
+def _train_one_generator(model, step_loss, batches, optimizer):
+    step = solution("my_training_step")
+    return [step(model, step_loss, batch, optimizer, torch.Generator().manual_seed(0)) for batch in batches]
+
+
+def _train_skips_last(model, step_loss, batches, optimizer):
+    return solution("my_train")(model, step_loss, batches[:-1], optimizer)
+
+
+def _unpaired_bootstrap(a, b, n_resamples, seed):
+    rng = np.random.default_rng(seed)
+    n = len(a)
+    means = (a[rng.integers(0, n, (n_resamples, n))].mean(1) - b[rng.integers(0, n, (n_resamples, n))].mean(1))
+    low, high = np.percentile(means, [2.5, 97.5])
+    return float(np.mean(a - b)), float(low), float(high)
+
+
+def _bootstrap_90(a, b, n_resamples, seed):
+    d = a - b
+    means = d[np.random.default_rng(seed).integers(0, len(d), (n_resamples, len(d)))].mean(1)
+    low, high = np.percentile(means, [5, 95])
+    return float(d.mean()), float(low), float(high)
+
+
+def _part_forward_variant(change):
+    """The solution's part forward with one thing changed (`change(model) -> a context`)."""
+    def forward(model, frames, q_world, k):
+        with change(model):
+            return solution("my_part_forward")(model, frames, q_world, k)
+    return forward
+
+
+class _Patched:
+    def __init__(self, obj, name, value):
+        self.obj, self.name, self.value = obj, name, value
+
+    def __enter__(self):
+        self.old = getattr(self.obj, self.name)
+        object.__setattr__(self.obj, self.name, self.value)
+
+    def __exit__(self, *exc):
+        object.__setattr__(self.obj, self.name, self.old)
+
+
+def _attention_module(change: str):
+    """The solution's MyQueryImageAttention with one mistake in its forward."""
+    base = solution("MyQueryImageAttention")
+
+    class Wrong(base):
+        def forward(self, points_cam, tokens):
+            if change == "no position scale":
+                query = self.query_proj(self.pos_enc(points_cam))
+            else:
+                query = self.query_proj(self.pos_enc(points_cam * self.position_scale))
+            heads = 1 if change == "one head" else self.heads
+            split = lambda x: x.unflatten(-1, (heads, -1)).transpose(1, 2)  # noqa: E731
+            out, weights = solution("my_attention")(split(self.q(query)), split(self.k(tokens)), split(self.v(tokens)))
+            features = out.transpose(1, 2).flatten(2)
+            if change == "one head":
+                weights = weights.expand(-1, self.heads, -1, -1)
+            return (features if change == "no output projection" else self.out(features)), weights
+    return Wrong
+
+
+def _winding_unsigned(vertices, faces, points):  # abs of each solid angle: orientation lost
+    corners = vertices[faces][None] - points[:, None, None]
+    a, b, c = corners[:, :, 0], corners[:, :, 1], corners[:, :, 2]
+    la, lb, lc = (np.linalg.norm(x, axis=-1) for x in (a, b, c))
+    dot = lambda x, y: np.einsum("nfi,nfi->nf", x, y)  # noqa: E731
+    angle = 2 * np.arctan2(dot(a, np.cross(b, c)), la * lb * lc + dot(a, b) * lc + dot(b, c) * la + dot(c, a) * lb)
+    return np.abs(angle).sum(axis=1) / (4 * np.pi)
+
+
+def _transition_down_variant(mistake: str):
+    def down(layer, positions, features):
+        keep = farthest_point_sampling(positions, positions.shape[1] // 2)
+        if mistake == "first half":
+            keep = torch.arange(positions.shape[1] // 2).expand(positions.shape[0], -1)
+        centres = gather_points(positions, keep)
+        neighbours = knn(centres, positions, min(layer.k, positions.shape[1]))
+        offsets = gather_points(positions, neighbours) - (0 if mistake == "absolute positions" else centres[:, :, None])
+        pooled = layer.mlp(torch.cat([offsets, gather_points(features, neighbours)], dim=-1))
+        return centres, (pooled.mean(dim=2) if mistake == "mean pooling" else pooled.max(dim=2).values)
+    return down
+
+
+WRONG = {  # exercise: {what is wrong: a wrong but well-shaped answer}
+    "my_transition_down": {m: _transition_down_variant(m) for m in ("first half", "absolute positions", "mean pooling")},
+    "my_winding_number": {
+        "over 2 pi": lambda v, f, p: 2 * solution("my_winding_number")(v, f, p),
+        "unsigned angles": _winding_unsigned,
+        "ray parity": lambda v, f, p: (solution("my_winding_number")(v, f, p) > 0.5).astype(float) % 2,
+    },
+    "MyQueryImageAttention": {change: _attention_module(change)
+                              for change in ("no position scale", "one head", "no output projection")},
+    "my_part_forward": {
+        "next part's weights": lambda model, frames, q, k: solution("my_part_forward")(model, frames, q, (k + 1) % 16),
+        "no local_scale": _part_forward_variant(lambda m: _Patched(m, "config", dataclasses.replace(m.config, local_scale=1.0))),
+        "no hidden layers": _part_forward_variant(lambda m: _Patched(m, "hidden_layers", torch.nn.ModuleList())),
+    },
+    "my_training_step": {"no zero_grad": _step_without_zero_grad, "loss after the update": _step_loss_after},
+    "my_train": {"one generator for all steps": _train_one_generator, "last batch skipped": _train_skips_last},
+    "my_vector_attention": {"softmax over the channels": _vector_attention_softmax_channels,
+                            "no position in the values": _vector_attention_no_position,
+                            "no residual": lambda layer, p, f: solution("my_vector_attention")(layer, p, f) - f},
+    "my_paired_bootstrap": {"unpaired": _unpaired_bootstrap, "90 % interval": _bootstrap_90,
+                            "sd instead of the mean's": lambda a, b, n, seed: (float(np.mean(a - b)),
+                                                                               float(np.mean(a - b) - 1.96 * np.std(a - b)),
+                                                                               float(np.mean(a - b) + 1.96 * np.std(a - b)))},
+    "my_blend_skinning": {
+        "no translation": lambda rest, w, a: solution("my_blend_skinning")(rest, w, torch.cat([a[..., :3], 0 * a[..., 3:]], -1)),
+        "transposed rotations": lambda rest, w, a: solution("my_blend_skinning")(
+            rest, w, torch.cat([a[..., :3].transpose(-1, -2), a[..., 3:]], -1)),
+        "bones averaged": lambda rest, w, a: solution("my_blend_skinning")(rest, torch.full_like(w, 1 / w.shape[1]), a),
+    },
+    "my_project": {
+        "no translation": lambda p, K, R, t: solution("my_project")(p, K, R, 0 * t),
+        "transposed rotation": lambda p, K, R, t: solution("my_project")(p, K, R.T, t),
+        "zeros": lambda p, K, R, t: 0 * solution("my_project")(p, K, R, t),
+    },
+    "my_unproject": {
+        "transposed rotation": lambda px, d, K, R, t: solution("my_unproject")(px, d, K, R.T, t),
+        "depth ignored": lambda px, d, K, R, t: solution("my_unproject")(px, np.ones_like(d), K, R, t),
+    },
+    "my_attention": {"no 1/sqrt(d)": _no_scale_attention, "softmax over the queries": _keys_softmax_attention},
+    "my_bilinear": {"corner convention": _corner_bilinear, "nearest pixel": _nearest_bilinear},
+    "my_normalized_adjacency": {
+        "no self-loops": lambda A: torch.diag(A.sum(1).clamp_min(1).rsqrt()) @ A @ torch.diag(A.sum(1).clamp_min(1).rsqrt()),
+        "row-normalised": lambda A: (A + torch.eye(len(A), dtype=A.dtype)) / (A + torch.eye(len(A), dtype=A.dtype)).sum(1,
+                                                                                                               keepdim=True),
+    },
+    "my_cheb_conv": {
+        "Laplacian sign": lambda h, A, W0, b0, W1: 2 * (h @ W0.T + b0) - solution("my_cheb_conv")(h, A, W0, b0, W1),
+        "no bias": lambda h, A, W0, b0, W1: solution("my_cheb_conv")(h, A, W0, 0 * b0, W1),
+    },
+    "my_fps": {"starts at 1": _fps_from(1), "nearest instead of farthest": _fps_nearest},
+    "my_penetration": {
+        "mean over points": lambda right, left: (right * left).mean(),
+        "sum over samples too": lambda right, left: (right * left).sum(),
+        "min instead of product": lambda right, left: torch.minimum(right, left).sum(-1).mean(),
+    },
+    "my_learning_rate": {
+        "off by one": lambda s, step: s.lr * s.decay_factor ** ((step + 1) // s.decay_every),
+        "no floor": lambda s, step: s.lr * s.decay_factor ** (step / s.decay_every),
+    },
+    "my_step_indices": {
+        "seed + step": lambda n, b, seed, step: torch.randint(0, n, (b,), generator=torch.Generator().manual_seed(
+            seed + step)).tolist(),
+        "global generator": lambda n, b, seed, step: torch.randint(0, n, (b,)).tolist(),
+    },
+    "my_chamfer_l1": {
+        "squared distances": lambda a, b: 0.5 * (torch.cdist(a, b).min(1).values.pow(2).mean()
+                                                 + torch.cdist(a, b).min(0).values.pow(2).mean()),
+        "one direction": lambda a, b: torch.cdist(a, b).min(1).values.mean(),
+    },
+    "my_align_by_middle_joint": {
+        "joint 10": lambda v, p, g: v + (g[10] - p[10]),
+        "mean of the joints": lambda v, p, g: v + (g.mean(0) - p.mean(0)),
+    },
+    "my_to_bones": {
+        "not transposed": lambda x, R, h: torch.einsum("bkij,bknj->bkni", R, x[:, None] - h[:, :, None]),
+        "no rotation": lambda x, R, h: x[:, None] - h[:, :, None],
+    },
+    "my_global_frame": {"no Gram-Schmidt": _global_frame_no_gram_schmidt,
+                        "y flipped": lambda kp: solution("my_global_frame")(kp) * torch.tensor([-1.0, -1.0, 1.0],
+                                                                                              dtype=kp.dtype)[:, None]},
+    "my_to_interhand": {"identity": lambda landmarks: landmarks, "base first": _to_interhand_base_first},
+    "my_lift": {"fy taken as fx": _lift_one_focal, "no translation": lambda px, world, K: world},
+}
+
+
+DEPENDS = {"my_train": ("my_training_step",)}  # checks that also take the solutions of earlier exercises
+
+
+def check_name(name: str) -> str:
+    """my_chamfer_l1 -> check_chamfer_l1; MyQueryImageAttention -> check_query_image_attention."""
+    if name.startswith("My"):
+        return "check_" + re.sub(r"(?<!^)(?=[A-Z])", "_", name[2:]).lower()
+    return "check_" + name.removeprefix("my_")
+
+
+def _check_of(name: str):
+    check = getattr(checks, check_name(name))
+    return lambda answer: check(answer, *(solution(dep) for dep in DEPENDS.get(name, ())))
+
+
+def test_every_exercise_has_a_check_and_wrong_answers():
+    assert EXERCISES, "no exercises found in the notebooks"
+    missing = [name for name in EXERCISES if not hasattr(checks, check_name(name))]
+    assert not missing, f"exercises without a check in teaching.checks: {missing}"
+    assert set(WRONG) == set(EXERCISES), sorted(set(WRONG) ^ set(EXERCISES))
+
+
+def test_every_notebook_runs_the_library_check():
+    for name, (notebook, _) in EXERCISES.items():
+        text = (REPO / "notebooks" / notebook).read_text()
+        call = f"{check_name(name)}({', '.join((name, *DEPENDS.get(name, ())))})"
+        assert call in text, f"{notebook} should call {call}"
+
+
+@pytest.mark.parametrize("name", sorted(EXERCISES))
+def test_check_passes_the_solution(name):
+    message = _check_of(name)(solution(name))
+    assert isinstance(message, str) and name.removeprefix("My") in message
+
+
+@pytest.mark.parametrize("name, wrong", [(n, w) for n in sorted(WRONG) for w in WRONG[n]])
+def test_check_fails_a_wrong_answer(name, wrong):
+    with pytest.raises(ExerciseCheckError):
+        _check_of(name)(WRONG[name][wrong])
+
+
+def test_messages_do_not_give_the_answer():
+    # the closeness check names the largest error, never the values it expected
+    with pytest.raises(ExerciseCheckError) as failure:
+        checks.require_close(np.array([1.0, 2.0]), np.array([1.2345678, 2.0]), "x")
+    assert "1.2345678" not in str(failure.value) and "1.23" not in str(failure.value)
