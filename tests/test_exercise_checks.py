@@ -240,7 +240,20 @@ def _transition_down_variant(mistake: str):
     return down
 
 
+def _graph_layer_variant(mistake: str):
+    def layer_forward(layer, x):
+        h = x if mistake == "no LayerNorm" else layer.norm(x)
+        terms = [h, layer.conv.operator @ h]
+        while len(terms) < layer.conv.cheb_k:
+            terms.append(layer.conv.operator @ terms[-1] if mistake == "powers, not Chebyshev"
+                         else 2 * layer.conv.operator @ terms[-1] - terms[-2])
+        out = torch.relu(sum(w(t) for w, t in zip(layer.conv.weights, terms)))
+        return out if mistake == "no residual" else x + out
+    return layer_forward
+
+
 WRONG = {  # exercise: {what is wrong: a wrong but well-shaped answer}
+    "my_residual_graph_layer": {m: _graph_layer_variant(m) for m in ("no LayerNorm", "powers, not Chebyshev", "no residual")},
     "my_transition_down": {m: _transition_down_variant(m) for m in ("first half", "absolute positions", "mean pooling")},
     "my_winding_number": {
         "over 2 pi": lambda v, f, p: 2 * solution("my_winding_number")(v, f, p),

@@ -25,6 +25,7 @@ from ..hand.joints import MIDDLE_MCP, WRIST
 from ..models.attention import POSITION_SCALE, QueryAttentionConfig, QueryImageAttention
 from ..models.canonical import INDEX_MCP, PINKY_MCP, global_frame
 from ..models.halo import HaloConfig, HaloModel
+from ..models.keypoint_refiner import ResidualGraphLayer
 from ..models.two_hand_refiner import TransitionDown, VectorAttention
 from ..training.settings import TrainSettings
 from ..training.trainer import step_indices
@@ -653,3 +654,28 @@ def check_transition_down(my_transition_down: Callable) -> str:
                 require_close(pooled[b, i], layer.mlp(grouped).max(dim=0).values,
                               f"sample {b}, centre {i}: the max over its 4 neighbours' MLP outputs", atol=1e-9)
     return "my_transition_down: FPS centres, and every centre's max-pool by brute force"
+
+
+# ---- 04: K's graph layers -------------------------------------------------------------------
+
+def check_residual_graph_layer(my_residual_graph_layer: Callable) -> str:
+    """my_residual_graph_layer(layer, x (B, V, C)) -> x + ReLU(sum_i W_i T_i(L~) LayerNorm(x)),
+    the Chebyshev terms T_0 = I, T_1 = L~, T_i = 2 L~ T_(i-1) - T_(i-2), for any layer.conv.cheb_k."""
+    ring = torch.zeros(6, 6)
+    for i in range(6):
+        ring[i, (i + 1) % 6] = ring[(i + 1) % 6, i] = 1.0
+    g = _generator(21)
+    x = torch.randn(2, 6, 4, generator=g, dtype=torch.float64)
+    for cheb_k in (2, 3):
+        torch.manual_seed(21 + cheb_k)
+        layer = ResidualGraphLayer(ring, dim=4, kind="chebyshev", cheb_k=cheb_k, dropout=0.0).double().eval()
+        with torch.no_grad():
+            mine = my_residual_graph_layer(layer, x)
+            require_shape(mine, (2, 6, 4), "my_residual_graph_layer")
+            laplacian = -ring.double() / 2  # L~ = -D^-1/2 A D^-1/2 on a ring (every degree 2)
+            polynomials = [torch.eye(6, dtype=torch.float64), laplacian, 2 * laplacian @ laplacian - torch.eye(6)]
+            h = layer.norm(x)
+            out = sum(layer.conv.weights[i](polynomials[i] @ h) for i in range(cheb_k))
+            require_close(mine, x + torch.relu(out), f"a 6-node ring, {cheb_k} Chebyshev terms (matrix polynomials)",
+                          atol=1e-9)
+    return "my_residual_graph_layer: right with 2 and 3 Chebyshev terms"
