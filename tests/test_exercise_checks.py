@@ -252,7 +252,19 @@ def _graph_layer_variant(mistake: str):
     return layer_forward
 
 
+def _patch_embed_variant(mistake: str):
+    def embed(feature_map, weight, bias):
+        P = weight.shape[-1]
+        b, c = feature_map.shape[:2]
+        patches = feature_map.unfold(2, P, P).unfold(3, P, P)  # (B, C, rows, cols, P, P)
+        order = {"column-major": (0, 3, 2, 1, 4, 5), "channels last": (0, 2, 3, 4, 5, 1)}.get(mistake, (0, 2, 3, 1, 4, 5))
+        patches = patches.permute(*order).reshape(b, -1, c * P * P)
+        return patches @ weight.reshape(weight.shape[0], -1).T + (0 if mistake == "no bias" else bias)
+    return embed
+
+
 WRONG = {  # exercise: {what is wrong: a wrong but well-shaped answer}
+    "my_patch_embed": {m: _patch_embed_variant(m) for m in ("column-major", "channels last", "no bias")},
     "my_residual_graph_layer": {m: _graph_layer_variant(m) for m in ("no LayerNorm", "powers, not Chebyshev", "no residual")},
     "my_transition_down": {m: _transition_down_variant(m) for m in ("first half", "absolute positions", "mean pooling")},
     "my_winding_number": {

@@ -679,3 +679,24 @@ def check_residual_graph_layer(my_residual_graph_layer: Callable) -> str:
             require_close(mine, x + torch.relu(out), f"a 6-node ring, {cheb_k} Chebyshev terms (matrix polynomials)",
                           atol=1e-9)
     return "my_residual_graph_layer: right with 2 and 3 Chebyshev terms"
+
+
+# ---- 03: ViT patches ------------------------------------------------------------------------
+
+def check_patch_embed(my_patch_embed: Callable) -> str:
+    """my_patch_embed(feature_map (B, C, H, W), weight (D, C, P, P), bias (D,)) -> tokens (B, T, D):
+    each P x P patch flattened and mapped linearly, patches in row-major order."""
+    g = _generator(22)
+    x = torch.randn(2, 3, 12, 8, generator=g, dtype=torch.float64)  # a 3 x 2 grid of 4-px patches
+    weight, bias = torch.randn(5, 3, 4, 4, generator=g, dtype=torch.float64), torch.randn(5, generator=g,
+                                                                                         dtype=torch.float64)
+    tokens = my_patch_embed(x, weight, bias)
+    require_shape(tokens, (2, 6, 5), "tokens (B, rows x columns of patches, D)")
+    for b, row, col in ((0, 0, 0), (0, 0, 1), (1, 2, 1), (1, 1, 0)):  # one patch at a time
+        patch = x[b, :, 4 * row:4 * row + 4, 4 * col:4 * col + 4]
+        require_close(tokens[b, 2 * row + col], (weight * patch).sum(dim=(1, 2, 3)) + bias,
+                      f"sample {b}, patch (row {row}, column {col}): token {2 * row + col} in row-major order",
+                      atol=1e-9)
+    require_close(tokens, F.conv2d(x, weight, bias, stride=4).flatten(2).transpose(1, 2),
+                  "tokens vs a strided convolution", atol=1e-9)
+    return "my_patch_embed: every patch by hand, and equal to a strided convolution"
