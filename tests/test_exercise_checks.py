@@ -263,7 +263,27 @@ def _patch_embed_variant(mistake: str):
     return embed
 
 
+def _decoder_variant(mistake: str):
+    def decode(decoder, queries, occupancy, anchors, anchor_features, latent):
+        q = decoder.query_embed(torch.cat([queries, occupancy[..., None]], dim=-1))
+        nearest = knn(queries, anchors, decoder.k)
+        offsets = decoder.offset(gather_points(anchors, nearest) - queries[:, :, None])
+        features = gather_points(anchor_features, nearest)
+        keys = decoder.key(features) + offsets
+        values = decoder.value(features) + (0 if mistake == "no offsets in the values" else offsets)
+        scale = 1.0 if mistake == "no 1/sqrt(d)" else keys.shape[-1] ** 0.5
+        weights = ((q[:, :, None] * keys).sum(-1) / scale).softmax(dim=-1)
+        h = q + (weights[..., None] * values).sum(dim=2)
+        if mistake != "no latent":
+            h = h + decoder.latent(latent)[:, None]
+        for block in decoder.blocks:
+            h = h + block(h)
+        return decoder.out(h).squeeze(-1)
+    return decode
+
+
 WRONG = {  # exercise: {what is wrong: a wrong but well-shaped answer}
+    "my_decoder": {m: _decoder_variant(m) for m in ("no offsets in the values", "no 1/sqrt(d)", "no latent")},
     "my_patch_embed": {m: _patch_embed_variant(m) for m in ("column-major", "channels last", "no bias")},
     "my_residual_graph_layer": {m: _graph_layer_variant(m) for m in ("no LayerNorm", "powers, not Chebyshev", "no residual")},
     "my_transition_down": {m: _transition_down_variant(m) for m in ("first half", "absolute positions", "mean pooling")},

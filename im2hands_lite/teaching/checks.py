@@ -26,7 +26,13 @@ from ..models.attention import POSITION_SCALE, QueryAttentionConfig, QueryImageA
 from ..models.canonical import INDEX_MCP, PINKY_MCP, global_frame
 from ..models.halo import HaloConfig, HaloModel
 from ..models.keypoint_refiner import ResidualGraphLayer
-from ..models.two_hand_refiner import TransitionDown, VectorAttention
+from ..models.two_hand_refiner import (
+    EncodedHand,
+    PointCloudDecoder,
+    TransitionDown,
+    TwoHandRefinerConfig,
+    VectorAttention,
+)
 from ..training.settings import TrainSettings
 from ..training.trainer import step_indices
 
@@ -700,3 +706,36 @@ def check_patch_embed(my_patch_embed: Callable) -> str:
     require_close(tokens, F.conv2d(x, weight, bias, stride=4).flatten(2).transpose(1, 2),
                   "tokens vs a strided convolution", atol=1e-9)
     return "my_patch_embed: every patch by hand, and equal to a strided convolution"
+
+
+# ---- 05: PCDec ------------------------------------------------------------------------------
+
+def check_decoder(my_decoder: Callable) -> str:
+    """my_decoder(decoder, queries (B, M, 3), initial_occupancy (B, M), anchors (B, A, 3),
+    anchor_features (B, A, C), latent (B, C)) -> occupancy logits (B, M), like PointCloudDecoder."""
+    config = TwoHandRefinerConfig(width=8, decoder_width=6, decoder_neighbours=3, decoder_blocks=2)
+    torch.manual_seed(23)
+    decoder = PointCloudDecoder(config).double().eval()
+    g = _generator(23)
+    queries, occupancy = torch.rand(2, 7, 3, generator=g, dtype=torch.float64), torch.rand(2, 7, generator=g,
+                                                                                         dtype=torch.float64)
+    anchors, features = torch.rand(2, 10, 3, generator=g, dtype=torch.float64), torch.randn(2, 10, 8, generator=g,
+                                                                                          dtype=torch.float64)
+    latent = torch.randn(2, 8, generator=g, dtype=torch.float64)
+    with torch.no_grad():
+        mine = my_decoder(decoder, queries, occupancy, anchors, features, latent)
+        require_shape(mine, (2, 7), "my_decoder")
+        for b, m in ((0, 0), (1, 6), (1, 3)):  # one query written out
+            near = torch.argsort((anchors[b] - queries[b, m]).norm(dim=-1))[:3]
+            q = decoder.query_embed(torch.cat([queries[b, m], occupancy[b, m, None]]))
+            offsets = decoder.offset(anchors[b, near] - queries[b, m])
+            keys = decoder.key(features[b, near]) + offsets
+            values = decoder.value(features[b, near]) + offsets
+            weights = torch.softmax(keys @ q / math.sqrt(6), dim=0)
+            h = q + weights @ values + decoder.latent(latent[b])
+            for block in decoder.blocks:
+                h = h + block(h)
+            require_close(mine[b, m], decoder.out(h)[0], f"sample {b}, query {m}: its logit", atol=1e-9)
+        library, _ = decoder(queries, occupancy, EncodedHand(anchors, features, latent), latent)
+        require_close(mine, library, "logits vs PointCloudDecoder", atol=1e-9)
+    return "my_decoder: each query's logit written out, and the library's decoder"
