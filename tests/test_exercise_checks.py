@@ -282,7 +282,37 @@ def _decoder_variant(mistake: str):
     return decode
 
 
+def _vx_squared_over(a, b):
+    v = torch.cross(a, b, dim=-1)
+    zero = torch.zeros_like(v[..., 0])
+    vx = torch.stack([zero, -v[..., 2], v[..., 1], v[..., 2], zero, -v[..., 0], -v[..., 1], v[..., 0], zero],
+                     dim=-1).reshape(*v.shape[:-1], 3, 3)
+    return vx @ vx / (1 + (a * b).sum(-1))[..., None, None]
+
+
+def _adam_variant(mistake: str):
+    def step(param, grad, state, t, lr, betas, eps, weight_decay):
+        beta1, beta2 = betas
+        if mistake != "no weight decay":
+            grad = grad + weight_decay * param
+        state["m"].mul_(beta1).add_((1 - beta1) * grad)
+        state["v"].mul_(beta2).add_((1 - beta2) * grad * grad)
+        if mistake == "no bias correction":
+            m_hat, v_hat = state["m"], state["v"]
+        else:
+            m_hat, v_hat = state["m"] / (1 - beta1 ** t), state["v"] / (1 - beta2 ** t)
+        denominator = (v_hat + eps).sqrt() if mistake == "eps inside the root" else v_hat.sqrt() + eps
+        return param - lr * m_hat / denominator
+    return step
+
+
 WRONG = {  # exercise: {what is wrong: a wrong but well-shaped answer}
+    "my_minimal_rotation": {
+        "transposed": lambda a, b: solution("my_minimal_rotation")(a, b).transpose(-1, -2),
+        "b onto a": lambda a, b: solution("my_minimal_rotation")(b, a),
+        "no second-order term": lambda a, b: solution("my_minimal_rotation")(a, b) - _vx_squared_over(a, b),
+    },
+    "my_adam_step": {m: _adam_variant(m) for m in ("no weight decay", "no bias correction", "eps inside the root")},
     "my_decoder": {m: _decoder_variant(m) for m in ("no offsets in the values", "no 1/sqrt(d)", "no latent")},
     "my_patch_embed": {m: _patch_embed_variant(m) for m in ("column-major", "channels last", "no bias")},
     "my_residual_graph_layer": {m: _graph_layer_variant(m) for m in ("no LayerNorm", "powers, not Chebyshev", "no residual")},

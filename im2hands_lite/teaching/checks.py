@@ -739,3 +739,41 @@ def check_decoder(my_decoder: Callable) -> str:
         library, _ = decoder(queries, occupancy, EncodedHand(anchors, features, latent), latent)
         require_close(mine, library, "logits vs PointCloudDecoder", atol=1e-9)
     return "my_decoder: each query's logit written out, and the library's decoder"
+
+
+def check_minimal_rotation(my_minimal_rotation: Callable) -> str:
+    """my_minimal_rotation(a (..., 3), b (..., 3)) -> (..., 3, 3): the rotation taking unit vectors
+    a onto b about the axis a x b (the smallest one)."""
+    g = _generator(24)
+    a = torch.nn.functional.normalize(torch.randn(50, 3, generator=g, dtype=torch.float64), dim=-1)
+    b = torch.nn.functional.normalize(torch.randn(50, 3, generator=g, dtype=torch.float64), dim=-1)
+    rotation = my_minimal_rotation(a, b)
+    require_shape(rotation, (50, 3, 3), "my_minimal_rotation")
+    require_close(rotation @ rotation.transpose(1, 2), torch.eye(3).expand(50, 3, 3), "the result must be orthonormal",
+                  atol=1e-9)
+    require_close(torch.det(rotation), torch.ones(50), "the result must be a rotation (det +1)", atol=1e-9)
+    require_close((rotation @ a[..., None])[..., 0], b, "the rotation must take a onto b", atol=1e-9)
+    axis = torch.cross(a, b, dim=-1)
+    require_close((rotation @ axis[..., None])[..., 0], axis, "the axis a x b must stay fixed (the smallest rotation)",
+                  atol=1e-9)
+    require_close(my_minimal_rotation(a, a), torch.eye(3).expand(50, 3, 3), "a onto itself is the identity", atol=1e-9)
+    return "my_minimal_rotation: a rotation taking a onto b about a x b, the identity for a = b"
+
+
+def check_adam_step(my_adam_step: Callable) -> str:
+    """my_adam_step(param, grad, state, step, lr, betas, eps, weight_decay) -> the new param, updating
+    state["m"], state["v"] in place (Adam with L2 weight decay added to the gradient, as torch.optim.Adam)."""
+    g = _generator(25)
+    start = torch.randn(6, generator=g, dtype=torch.float64)
+    reference = start.clone().requires_grad_(True)
+    optimizer = torch.optim.Adam([reference], lr=0.01, betas=(0.9, 0.99), eps=1e-3, weight_decay=1e-2)
+    param, state = start.clone(), {"m": torch.zeros(6, dtype=torch.float64), "v": torch.zeros(6, dtype=torch.float64)}
+    for step in range(1, 6):
+        grad = torch.randn(6, generator=g, dtype=torch.float64)
+        reference.grad = grad.clone()
+        optimizer.step()
+        param = my_adam_step(param, grad, state, step, lr=0.01, betas=(0.9, 0.99), eps=1e-3, weight_decay=1e-2)
+        require_shape(param, (6,), "the new parameter")
+        require_close(param, reference.detach(), f"after step {step}: the parameter vs torch.optim.Adam", atol=1e-12,
+                      rtol=0.0)
+    return "my_adam_step: five steps equal torch.optim.Adam's, bias correction and weight decay included"
