@@ -306,7 +306,27 @@ def _adam_variant(mistake: str):
     return step
 
 
+def _surface_samples_variant(mistake: str):
+    def sample(vertices, faces, n, rng):
+        tri = vertices[faces]
+        areas = np.linalg.norm(np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]), axis=1) / 2
+        p = None if mistake == "faces equally likely" else areas / areas.sum()
+        tri = tri[rng.choice(len(faces), size=n, p=p)]
+        r1, r2 = rng.random((2, n))
+        if mistake == "normalised weights":
+            w = np.stack([r1, r2, rng.random(n)])
+            w = w / w.sum(0)
+            r1, r2 = w[1], w[2]
+        elif mistake != "no reflection":
+            flip = r1 + r2 > 1
+            r1[flip], r2[flip] = 1 - r1[flip], 1 - r2[flip]
+        return tri[:, 0] + r1[:, None] * (tri[:, 1] - tri[:, 0]) + r2[:, None] * (tri[:, 2] - tri[:, 0])
+    return sample
+
+
 WRONG = {  # exercise: {what is wrong: a wrong but well-shaped answer}
+    "my_surface_samples": {m: _surface_samples_variant(m) for m in ("faces equally likely", "no reflection",
+                                                                    "normalised weights")},
     "my_minimal_rotation": {
         "transposed": lambda a, b: solution("my_minimal_rotation")(a, b).transpose(-1, -2),
         "b onto a": lambda a, b: solution("my_minimal_rotation")(b, a),

@@ -777,3 +777,42 @@ def check_adam_step(my_adam_step: Callable) -> str:
         require_close(param, reference.detach(), f"after step {step}: the parameter vs torch.optim.Adam", atol=1e-12,
                       rtol=0.0)
     return "my_adam_step: five steps equal torch.optim.Adam's, bias correction and weight decay included"
+
+
+def _tetrahedron() -> tuple[np.ndarray, np.ndarray]:
+    """A tetrahedron with unequal faces, outward."""
+    vertices = np.array([[0.0, 0.0, 0.0], [3.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 0.5]])
+    return vertices, np.array([[0, 2, 1], [0, 1, 3], [0, 3, 2], [1, 2, 3]])
+
+
+def check_surface_samples(my_surface_samples: Callable) -> str:
+    """my_surface_samples(vertices, faces, n, rng) -> (n, 3) points uniform on the mesh's area."""
+    vertices, faces = _tetrahedron()
+    points = np.asarray(my_surface_samples(vertices, faces, 30_000, np.random.default_rng(26)))
+    require_shape(points, (30_000, 3), "my_surface_samples")
+    corners = vertices[faces]  # (4, 3, 3)
+    # barycentric coordinates of every point in every face's plane; a point lies on a face when
+    # it is in the plane and all three coordinates are in [0, 1]
+    normal = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
+    areas = np.linalg.norm(normal, axis=1) / 2
+    on_face = np.zeros((len(points), 4), dtype=bool)
+    second_moment = []
+    for f in range(4):
+        a, b, c = corners[f]
+        in_plane = np.abs((points - a) @ normal[f]) < 1e-9 * np.linalg.norm(normal[f])
+        v0, v1, v2 = b - a, c - a, points - a
+        d00, d01, d11 = v0 @ v0, v0 @ v1, v1 @ v1
+        d20, d21 = v2 @ v0, v2 @ v1
+        denom = d00 * d11 - d01 * d01
+        beta, gamma = (d11 * d20 - d01 * d21) / denom, (d00 * d21 - d01 * d20) / denom
+        inside = in_plane & (beta >= -1e-9) & (gamma >= -1e-9) & (beta + gamma <= 1 + 1e-9)
+        on_face[:, f] = inside
+        second_moment.append(np.mean(beta[inside] ** 2))
+    require(on_face.any(axis=1).all(), "every point must lie on a triangle of the mesh (inside it, not beyond an edge)")
+    share = on_face.argmax(axis=1)
+    fractions = np.bincount(share, minlength=4) / len(points)
+    require(np.abs(fractions - areas / areas.sum()).max() < 0.015, "each triangle must get points in proportion to "
+                                                                     "its area")
+    require(abs(np.mean(second_moment) - 1 / 6) < 0.01, "points must be uniform inside each triangle "
+                                                         "(a barycentric coordinate's mean square is 1/6)")
+    return "my_surface_samples: on the triangles, in proportion to their areas, uniform inside each"
