@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 import im2hands_lite.hand.joints as joints
+from im2hands_lite.geometry import winding_number
 from im2hands_lite.geometry.sampling import farthest_point_sampling, gather_points, knn
 from im2hands_lite.models.canonical import INDEX_MCP, PINKY_MCP
 from im2hands_lite.teaching import checks
@@ -48,7 +49,8 @@ def solution(name: str):
     earlier = {other: solution(other) for other in EXERCISES if other != name and f"def {other}(" not in source
                and re.search(rf"\b{other}\(", source)}  # e.g. MyQueryImageAttention calls my_attention
     namespace = {"math": math, "np": np, "torch": torch, "F": F, "knn": knn, "gather_points": gather_points,
-                 "farthest_point_sampling": farthest_point_sampling, **earlier,
+                 "farthest_point_sampling": farthest_point_sampling,
+                 "winding_number": winding_number, **earlier,
                  "INDEX_MCP": INDEX_MCP, "PINKY_MCP": PINKY_MCP, **{k: v for k, v in vars(joints).items() if k.isupper()}}
     exec(compile(source, f"<{EXERCISES[name][0]}: {name}>", "exec"), namespace)
     return namespace[name]
@@ -324,7 +326,26 @@ def _surface_samples_variant(mistake: str):
     return sample
 
 
+def _insides(pred_mesh, gt_mesh, n_points, rng):
+    low, high = np.minimum(pred_mesh.bounds[0], gt_mesh.bounds[0]), np.maximum(pred_mesh.bounds[1], gt_mesh.bounds[1])
+    points = rng.uniform(low, high, size=(n_points, 3))
+    return pred_mesh.contains(points), gt_mesh.contains(points)
+
+
+def _iou_truth_box(pred_mesh, gt_mesh, n_points, rng):  # the box around the truth only
+    points = rng.uniform(gt_mesh.bounds[0], gt_mesh.bounds[1], size=(n_points, 3))
+    inside_pred, inside_gt = pred_mesh.contains(points), gt_mesh.contains(points)
+    return np.count_nonzero(inside_pred & inside_gt) / np.count_nonzero(inside_pred | inside_gt)
+
+
 WRONG = {  # exercise: {what is wrong: a wrong but well-shaped answer}
+    "my_volume_iou": {
+        "box around the truth": _iou_truth_box,
+        "intersection over the truth": lambda p, g, n, rng: (lambda a, b: np.count_nonzero(a & b) / np.count_nonzero(b))(
+            *_insides(p, g, n, rng)),
+        "Dice instead of IoU": lambda p, g, n, rng: (lambda a, b: 2 * np.count_nonzero(a & b) / (a.sum() + b.sum()))(
+            *_insides(p, g, n, rng)),
+    },
     "my_surface_samples": {m: _surface_samples_variant(m) for m in ("faces equally likely", "no reflection",
                                                                     "normalised weights")},
     "my_minimal_rotation": {

@@ -16,6 +16,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
+import trimesh
 
 from ..apps.wild import MEDIAPIPE_TO_INTERHAND, lift_landmarks
 from ..evaluation.paired import paired_bootstrap
@@ -816,3 +817,25 @@ def check_surface_samples(my_surface_samples: Callable) -> str:
     require(abs(np.mean(second_moment) - 1 / 6) < 0.01, "points must be uniform inside each triangle "
                                                          "(a barycentric coordinate's mean square is 1/6)")
     return "my_surface_samples: on the triangles, in proportion to their areas, uniform inside each"
+
+
+# ---- 07: volumetric IoU ---------------------------------------------------------------------
+
+def check_volume_iou(my_volume_iou: Callable) -> str:
+    """my_volume_iou(pred_mesh, gt_mesh, n_points, rng) -> IoU by Monte Carlo: uniform points in the
+    joint bounding box of both meshes, each mesh's inside by winding number > 0.5."""
+    cube = trimesh.creation.box(extents=(1.0, 1.0, 1.0))
+    shifted = cube.copy()
+    shifted.apply_translation([0.5, 0.0, 0.0])
+    far = cube.copy()
+    far.apply_translation([3.0, 0.0, 0.0])
+    half = float(my_volume_iou(shifted, cube, 20_000, np.random.default_rng(27)))
+    require(abs(half - 1 / 3) < 0.02, "two unit cubes overlapping by half: IoU 0.5 / 1.5 = 1/3 (use the box around "
+                                      "both meshes)")
+    require(abs(float(my_volume_iou(cube, cube, 5_000, np.random.default_rng(27))) - 1.0) < 1e-12,
+            "a mesh against itself has IoU 1")
+    require(float(my_volume_iou(far, cube, 5_000, np.random.default_rng(27))) == 0.0, "disjoint meshes have IoU 0")
+    small = trimesh.creation.box(extents=(0.5, 0.5, 0.5))  # inside the cube: IoU = 1/8
+    require(abs(float(my_volume_iou(small, cube, 20_000, np.random.default_rng(27))) - 0.125) < 0.01,
+            "a half-size cube inside the unit cube: IoU 1/8")
+    return "my_volume_iou: 1/3, 1, 0 and 1/8 on cubes"
