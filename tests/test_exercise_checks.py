@@ -338,7 +338,30 @@ def _iou_truth_box(pred_mesh, gt_mesh, n_points, rng):  # the box around the tru
     return np.count_nonzero(inside_pred & inside_gt) / np.count_nonzero(inside_pred | inside_gt)
 
 
+def _mpjpe_variant(mistake: str):
+    def mpjpe(pred, gt):
+        p, g = pred.unflatten(1, (2, 21)), gt.unflatten(1, (2, 21))
+        if mistake == "one root for both hands":
+            p, g = p - p[:, :1, joints.WRIST:joints.WRIST + 1], g - g[:, :1, joints.WRIST:joints.WRIST + 1]
+        elif mistake != "absolute":
+            p, g = p - p[:, :, joints.WRIST:joints.WRIST + 1], g - g[:, :, joints.WRIST:joints.WRIST + 1]
+        error = (p - g).norm(dim=-1).mean(dim=(1, 2))
+        return error if mistake == "metres" else 1000.0 * error
+    return mpjpe
+
+
+def _fov_variant(mistake: str):
+    def intrinsics(fov_deg, width, height):
+        side = height if mistake == "vertical" else width
+        focal = (side if mistake == "no half" else 0.5 * side) / np.tan(np.radians(fov_deg) / 2)
+        centre = (width / 2, height / 2) if mistake == "centre at W/2" else ((width - 1) / 2, (height - 1) / 2)
+        return np.array([[focal, 0.0, centre[0]], [0.0, focal, centre[1]], [0.0, 0.0, 1.0]])
+    return intrinsics
+
+
 WRONG = {  # exercise: {what is wrong: a wrong but well-shaped answer}
+    "my_root_relative_mpjpe": {m: _mpjpe_variant(m) for m in ("absolute", "one root for both hands", "metres")},
+    "my_intrinsics_from_fov": {m: _fov_variant(m) for m in ("vertical", "no half", "centre at W/2")},
     "my_volume_iou": {
         "box around the truth": _iou_truth_box,
         "intersection over the truth": lambda p, g, n, rng: (lambda a, b: np.count_nonzero(a & b) / np.count_nonzero(b))(

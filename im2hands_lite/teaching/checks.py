@@ -19,6 +19,7 @@ import torch.nn.functional as F
 import trimesh
 
 from ..apps.wild import MEDIAPIPE_TO_INTERHAND, lift_landmarks
+from ..data.noise import root_relative_mpjpe_mm
 from ..evaluation.paired import paired_bootstrap
 from ..geometry.camera import PinholeCamera
 from ..geometry.sampling import farthest_point_sampling, gather_points
@@ -839,3 +840,49 @@ def check_volume_iou(my_volume_iou: Callable) -> str:
     require(abs(float(my_volume_iou(small, cube, 20_000, np.random.default_rng(27))) - 0.125) < 0.01,
             "a half-size cube inside the unit cube: IoU 1/8")
     return "my_volume_iou: 1/3, 1, 0 and 1/8 on cubes"
+
+
+# ---- 04 and 08: keypoint error, a photo's camera --------------------------------------------
+
+def check_root_relative_mpjpe(my_root_relative_mpjpe: Callable) -> str:
+    """my_root_relative_mpjpe(pred (B, 42, 3), gt (B, 42, 3)) -> (B,) mm: each hand re-centred on its
+    own wrist (joint 20 of its 21), then the mean joint distance over both hands."""
+    g = _generator(28)
+    gt = torch.randn(3, 42, 3, generator=g, dtype=torch.float64) * 0.05
+    moved = gt.clone()
+    moved[:, :21] += torch.tensor([0.01, 0.02, -0.03], dtype=torch.float64)  # each hand shifted as a whole
+    moved[:, 21:] += torch.tensor([-0.05, 0.0, 0.04], dtype=torch.float64)
+    mine = my_root_relative_mpjpe(moved, gt)
+    require_shape(mine, (3,), "my_root_relative_mpjpe")
+    require_close(mine, torch.zeros(3), "moving each hand as a whole must cost nothing", atol=1e-9)
+    one = gt.clone()
+    one[:, 4] += torch.tensor([0.0, 0.042, 0.0], dtype=torch.float64)  # one fingertip 42 mm off
+    require_close(my_root_relative_mpjpe(one, gt), torch.full((3,), 42.0 / 42), "one of 42 joints 42 mm off: "
+                                                                               "1 mm (millimetres, mean over joints)",
+                  atol=1e-9)
+    wrist = gt.clone()
+    wrist[:, 20] += torch.tensor([0.0, 0.0, 0.021], dtype=torch.float64)  # the right wrist 21 mm off
+    require_close(my_root_relative_mpjpe(wrist, gt), torch.full((3,), 20 * 21.0 / 42),
+                  "the right wrist 21 mm off moves the other 20 right-hand joints relative to it", atol=1e-9)
+    a, b = torch.randn(2, 4, 42, 3, generator=_generator(30), dtype=torch.float64)
+    require_close(my_root_relative_mpjpe(a, b), root_relative_mpjpe_mm(a, b), "random keypoints vs "
+                                                                             "data.noise.root_relative_mpjpe_mm", atol=1e-9)
+    return "my_root_relative_mpjpe: blind to each hand's translation, in mm, and matches the library"
+
+
+def check_intrinsics_from_fov(my_intrinsics_from_fov: Callable) -> str:
+    """my_intrinsics_from_fov(fov_deg, width, height) -> K (3, 3): square pixels, the principal point
+    at the image centre ((W - 1) / 2, (H - 1) / 2), the horizontal field of view edge to edge."""
+    for fov, width, height in ((65.0, 640, 480), (40.0, 300, 500)):
+        K = np.asarray(my_intrinsics_from_fov(fov, width, height), dtype=np.float64)
+        require_shape(K, (3, 3), "K")
+        require(K[0, 0] == K[1, 1] and K[0, 1] == 0 and np.allclose(K[2], [0, 0, 1]),
+                "square pixels: fx = fy, no skew, last row [0, 0, 1]")
+        require_close(K[:2, 2], [(width - 1) / 2, (height - 1) / 2], "the principal point is the image centre "
+                                                                     "(pixel centres at integers)", atol=1e-12)
+        half = math.radians(fov) / 2  # rays at +-fov/2 from the axis, horizontally, hit the image's outer edges
+        for sign, edge in ((-1, -0.5), (1, width - 0.5)):
+            u = K[0, 0] * sign * math.tan(half) + K[0, 2]
+            require(abs(u - edge) < 1e-9, f"a ray at {sign * fov / 2:+.1f} degrees must hit the image edge "
+                                          f"(fov {fov}, width {width})")
+    return "my_intrinsics_from_fov: square pixels, centred, the field of view edge to edge"
