@@ -359,7 +359,38 @@ def _fov_variant(mistake: str):
     return intrinsics
 
 
+def _bone_rotations_variant(mistake: str):
+    def rotations_of(kp_norm, canonical_dirs):
+        minimal = solution("my_minimal_rotation")
+        heads, tails = kp_norm[:, list(joints.BONE_HEADS)], kp_norm[:, list(joints.BONE_TAILS)]
+        directions = (tails - heads) / (tails - heads).norm(dim=-1, keepdim=True)
+        rotations = [torch.eye(3, dtype=kp_norm.dtype).expand(kp_norm.shape[0], 3, 3)]
+        for bone in range(1, joints.N_BONES):
+            parent = rotations[joints.BONE_PARENTS[bone]] if mistake != "no chain" else rotations[0]
+            expected = canonical_dirs[bone].expand_as(directions[:, bone]) if mistake == "canonical, not chained" else (
+                parent @ canonical_dirs[bone][:, None])[..., 0]
+            turn = minimal(expected, directions[:, bone])
+            rotations.append(parent @ turn if mistake == "wrong order" else turn @ parent)
+        return torch.stack(rotations, dim=1)
+    return rotations_of
+
+
+def _crossing_variant(mistake: str):
+    def cells(values, level):
+        n = values.shape[0] - 1
+        offsets = [(0, 0, 0), (1, 1, 1)] if mistake == "two corners" else [(a, b, c) for a in (0, 1) for b in (0, 1)
+                                                                            for c in (0, 1)]
+        corners = np.stack([values[a:a + n, b:b + n, c:c + n] for a, b, c in offsets])
+        low, high = corners.min(axis=0), corners.max(axis=0)
+        if mistake == "strict":
+            return (low < level) & (level < high)
+        return (low <= level) & (level <= high) & (low < high)
+    return cells
+
+
 WRONG = {  # exercise: {what is wrong: a wrong but well-shaped answer}
+    "my_bone_rotations": {m: _bone_rotations_variant(m) for m in ("no chain", "wrong order")},
+    "my_crossing_cells": {m: _crossing_variant(m) for m in ("two corners", "strict")},
     "my_root_relative_mpjpe": {m: _mpjpe_variant(m) for m in ("absolute", "one root for both hands", "metres")},
     "my_intrinsics_from_fov": {m: _fov_variant(m) for m in ("vertical", "no half", "centre at W/2")},
     "my_volume_iou": {
@@ -464,7 +495,7 @@ WRONG = {  # exercise: {what is wrong: a wrong but well-shaped answer}
 }
 
 
-DEPENDS = {"my_train": ("my_training_step",)}  # checks that also take the solutions of earlier exercises
+DEPENDS = {"my_train": ("my_training_step",), "my_bone_rotations": ("my_minimal_rotation",)}  # checks that also take the solutions of earlier exercises
 
 
 def check_name(name: str) -> str:

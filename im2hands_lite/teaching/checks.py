@@ -23,7 +23,8 @@ from ..data.noise import root_relative_mpjpe_mm
 from ..evaluation.paired import paired_bootstrap
 from ..geometry.camera import PinholeCamera
 from ..geometry.sampling import farthest_point_sampling, gather_points
-from ..hand.joints import MIDDLE_MCP, WRIST
+from ..hand import HandModel
+from ..hand.joints import BONE_HEADS, BONE_TAILS, MIDDLE_MCP, WRIST
 from ..models.attention import POSITION_SCALE, QueryAttentionConfig, QueryImageAttention
 from ..models.canonical import INDEX_MCP, PINKY_MCP, global_frame
 from ..models.halo import HaloConfig, HaloModel
@@ -886,3 +887,58 @@ def check_intrinsics_from_fov(my_intrinsics_from_fov: Callable) -> str:
             require(abs(u - edge) < 1e-9, f"a ray at {sign * fov / 2:+.1f} degrees must hit the image edge "
                                           f"(fov {fov}, width {width})")
     return "my_intrinsics_from_fov: square pixels, centred, the field of view edge to edge"
+
+
+def check_bone_rotations(my_bone_rotations: Callable, my_minimal_rotation: Callable) -> str:
+    """my_bone_rotations(kp_norm (B, 21, 3), canonical_dirs (16, 3)) -> (B, 16, 3, 3): the palm's frame
+    is the identity; bone k's is the minimal rotation taking R_parent d_k onto its direction, times
+    R_parent (parents before children)."""
+    torch.manual_seed(31)
+    model = HaloModel(HaloConfig()).eval()
+    g = _generator(31)
+    angles = torch.rand(3, 15, 3, generator=g) * torch.tensor([1.2, 0.3, 0.1])  # curled, spread, a little twist
+    with torch.no_grad():
+        keypoints = HandModel()(angles, global_orient=torch.randn(3, 3, generator=g)).joints
+    frames = model.frames(keypoints, torch.zeros(3, dtype=torch.bool))
+    mine = my_bone_rotations(frames.keypoints, model.canonical_dirs)
+    require_shape(mine, (3, 16, 3, 3), "my_bone_rotations")
+    require_close(mine[:, 0], torch.eye(3).expand(3, 3, 3), "the palm's frame is the normalised frame (identity)",
+                  atol=1e-6)
+    direction = frames.keypoints[:, list(BONE_TAILS)] - frames.keypoints[:, list(BONE_HEADS)]
+    direction = direction / direction.norm(dim=-1, keepdim=True)
+    turned = (mine @ model.canonical_dirs[None, :, :, None])[..., 0]
+    require_close(turned[:, 1:], direction[:, 1:], "each bone's frame must turn its canonical direction onto the "
+                                                   "bone", atol=1e-5)
+    require_close(mine, frames.bone_rotations, "the bone frames vs HaloModel.frames (each chained on its parent's)",
+                  atol=1e-5)
+    return "my_bone_rotations: every bone's frame chained on its parent's, as HALO's"
+
+
+def check_crossing_cells(my_crossing_cells: Callable) -> str:
+    """my_crossing_cells(values (R+1, R+1, R+1) at grid corners, level) -> (R, R, R) bool: the cells
+    whose 8 corners straddle the level, min <= level <= max with min < max (the only cells the
+    surface can cross; a corner exactly at the level counts, a flat cell does not)."""
+    r = 12
+    axis = np.linspace(-1.0, 1.0, r + 1)
+    x, y, z = np.meshgrid(axis, axis, axis, indexing="ij")
+    values = 0.7 - np.sqrt(x ** 2 + y ** 2 + z ** 2)  # a sphere of radius 0.7: inside where > 0
+    mine = np.asarray(my_crossing_cells(values, 0.0))
+    require_shape(mine, (r, r, r), "my_crossing_cells")
+    require(mine.dtype == bool, "return a boolean array")
+    expected = np.zeros((r, r, r), dtype=bool)
+    for i in range(r):  # brute force: every cell's 8 corners
+        for j in range(r):
+            for k in range(r):
+                corners = values[i:i + 2, j:j + 2, k:k + 2]
+                expected[i, j, k] = corners.min() <= 0.0 <= corners.max() and corners.min() < corners.max()
+    require(np.array_equal(mine, expected), f"{int((mine != expected).sum())} cells wrong on a sphere "
+                                            f"(a cell counts when its corners lie on both sides of the level)")
+    flat = np.zeros((r + 1, r + 1, r + 1))
+    flat[:, :, r // 2:] = 1.0  # a plane exactly on grid corners: the cells beside it straddle, flat ones do not
+    expected_flat = np.zeros((r, r, r), dtype=bool)
+    expected_flat[:, :, r // 2 - 1] = True
+    require(np.array_equal(np.asarray(my_crossing_cells(flat, 0.0)), expected_flat),
+            "a field that is 0 then 1: only the layer of cells with both values crosses the level 0 "
+            "(a corner exactly at the level counts, a cell with all corners at it does not)")
+    require(not np.asarray(my_crossing_cells(values, 5.0)).any(), "a level nothing reaches crosses no cell")
+    return "my_crossing_cells: exactly the cells the sphere's surface passes through"
