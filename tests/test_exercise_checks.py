@@ -388,7 +388,39 @@ def _crossing_variant(mistake: str):
     return cells
 
 
+def _volume_variant(mistake: str):
+    def volume(mesh_a, mesh_b, n_points, rng):
+        if mistake == "union box":
+            low, high = np.minimum(mesh_a.bounds[0], mesh_b.bounds[0]), np.maximum(mesh_a.bounds[1], mesh_b.bounds[1])
+        else:
+            low, high = np.maximum(mesh_a.bounds[0], mesh_b.bounds[0]), np.minimum(mesh_a.bounds[1], mesh_b.bounds[1])
+        if not np.all(high > low):
+            return 0.0
+        points = rng.uniform(low, high, size=(n_points, 3))
+        both = np.count_nonzero(mesh_a.contains(points) & mesh_b.contains(points)) / n_points
+        return both if mistake == "fraction only" else float(np.prod(high - low) * both)
+    return volume
+
+
+def _encode_without(part: str):
+    def encode(encoder, points, inputs):
+        x = encoder.first(points, encoder.embed(inputs))
+        positions = points
+        for down, local in zip(encoder.down, encoder.local):
+            positions, x = down(positions, x)
+            if part != "local layers":
+                x = local(positions, x)
+        if part != "self-attention":
+            for block in encoder.blocks:
+                x = block(x)
+        x = encoder.norm(x)
+        return positions, x, (x.mean(dim=1) if part == "max" else x.max(dim=1).values)
+    return encode
+
+
 WRONG = {  # exercise: {what is wrong: a wrong but well-shaped answer}
+    "my_penetration_volume": {m: _volume_variant(m) for m in ("union box", "fraction only")},
+    "my_encode_hand": {f"no {p}": _encode_without(p) for p in ("local layers", "self-attention", "max")},
     "my_bone_rotations": {m: _bone_rotations_variant(m) for m in ("no chain", "wrong order")},
     "my_crossing_cells": {m: _crossing_variant(m) for m in ("two corners", "strict")},
     "my_root_relative_mpjpe": {m: _mpjpe_variant(m) for m in ("absolute", "one root for both hands", "metres")},

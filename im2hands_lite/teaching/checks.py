@@ -32,6 +32,7 @@ from ..models.keypoint_refiner import ResidualGraphLayer
 from ..models.two_hand_refiner import (
     EncodedHand,
     PointCloudDecoder,
+    PointCloudEncoder,
     TransitionDown,
     TwoHandRefinerConfig,
     VectorAttention,
@@ -942,3 +943,46 @@ def check_crossing_cells(my_crossing_cells: Callable) -> str:
             "(a corner exactly at the level counts, a cell with all corners at it does not)")
     require(not np.asarray(my_crossing_cells(values, 5.0)).any(), "a level nothing reaches crosses no cell")
     return "my_crossing_cells: exactly the cells the sphere's surface passes through"
+
+
+def check_penetration_volume(my_penetration_volume: Callable) -> str:
+    """my_penetration_volume(mesh_a, mesh_b, n_points, rng) -> the volume inside both meshes by Monte
+    Carlo: uniform points in the intersection of the two bounding boxes, times that box's volume."""
+    cube = trimesh.creation.box(extents=(1.0, 1.0, 1.0))
+    shifted = cube.copy()
+    shifted.apply_translation([0.5, 0.0, 0.0])
+    far = cube.copy()
+    far.apply_translation([3.0, 0.0, 0.0])
+    require(abs(float(my_penetration_volume(shifted, cube, 20_000, np.random.default_rng(32))) - 0.5) < 0.01,
+            "two unit cubes overlapping by half share a volume of 0.5")
+    require(abs(float(my_penetration_volume(cube, cube, 5_000, np.random.default_rng(32))) - 1.0) < 1e-9,
+            "a unit cube with itself: volume 1")
+    require(float(my_penetration_volume(far, cube, 5_000, np.random.default_rng(32))) == 0.0,
+            "disjoint meshes share no volume (and boxes that do not overlap need no points)")
+    small = trimesh.creation.box(extents=(0.5, 0.5, 0.5))
+    require(abs(float(my_penetration_volume(small, cube, 20_000, np.random.default_rng(32))) - 0.125) < 1e-9,
+            "a half-size cube inside the unit cube: volume 0.125 (sample the boxes' intersection)")
+    return "my_penetration_volume: 0.5, 1, 0 and 0.125 cubic units on cubes"
+
+
+def check_encode_hand(my_encode_hand: Callable) -> str:
+    """my_encode_hand(encoder, points (B, N, 3), inputs (B, N, F)) -> (anchors (B, A, 3), anchor
+    features (B, A, C), latent (B, C)) like PointCloudEncoder: embed, a point-transformer layer,
+    per stage a transition down and a point-transformer layer, the self-attention blocks, a
+    LayerNorm, and the latent as the max over the anchors."""
+    config = TwoHandRefinerConfig(n_points=64, width=8, heads=2, k_neighbours=4, decoder_neighbours=3)
+    torch.manual_seed(33)
+    encoder = PointCloudEncoder(config).double().eval()
+    g = _generator(33)
+    points = torch.rand(2, 64, 3, generator=g, dtype=torch.float64)
+    inputs = torch.randn(2, 64, config.point_input_dim, generator=g, dtype=torch.float64)
+    with torch.no_grad():
+        anchors, features, latent = my_encode_hand(encoder, points, inputs)
+        reference = encoder(points, inputs)
+    require_shape(anchors, (2, 16, 3), "anchors (64 points halved twice)")
+    require_shape(features, (2, 16, 8), "anchor features")
+    require_shape(latent, (2, 8), "latent")
+    require_close(anchors, reference.anchors, "anchors vs PointCloudEncoder", atol=1e-12)
+    require_close(features, reference.features, "anchor features vs PointCloudEncoder", atol=1e-9)
+    require_close(latent, features.max(dim=1).values, "the latent is the max over the anchors", atol=1e-12)
+    return "my_encode_hand: PCEnc's anchors, features and latent"
