@@ -255,14 +255,20 @@ def check_fps(my_fps: Callable) -> str:
     return "my_fps: every pick is the farthest point (brute force) and matches the library"
 
 
+def _point_layer(layer_class, seed: int, batch: int, points: int, width: int):
+    """A seeded point layer (k = 4 neighbours, float64, eval), random positions in the unit cube,
+    random features, and the generator that drew them."""
+    torch.manual_seed(seed)
+    layer = layer_class(width=width, k=4).double().eval()
+    g = _generator(seed)
+    positions = torch.rand(batch, points, 3, generator=g, dtype=torch.float64)
+    return layer, positions, torch.randn(batch, points, width, generator=g, dtype=torch.float64), g
+
+
 def check_vector_attention(my_vector_attention: Callable) -> str:
     """One point-transformer layer (`VectorAttention`) from its weights: my_vector_attention(layer,
     positions (B, N, 3), features (B, N, C)) -> (B, N, C)."""
-    torch.manual_seed(14)
-    layer = VectorAttention(width=6, k=4).double().eval()
-    g = _generator(14)
-    positions = torch.rand(1, 12, 3, generator=g, dtype=torch.float64)
-    features = torch.randn(1, 12, 6, generator=g, dtype=torch.float64)
+    layer, positions, features, g = _point_layer(VectorAttention, seed=14, batch=1, points=12, width=6)
     with torch.no_grad():
         mine = my_vector_attention(layer, positions, features)
         require_shape(mine, (1, 12, 6), "my_vector_attention")
@@ -645,11 +651,7 @@ def check_transition_down(my_transition_down: Callable) -> str:
     """my_transition_down(layer, positions (B, N, 3), features (B, N, C)) -> (centres (B, N/2, 3),
     features (B, N/2, C)): FPS to half the points, then each centre max-pools the MLP of its k
     nearest points' [offset, feature]."""
-    torch.manual_seed(20)
-    layer = TransitionDown(width=5, k=4).double().eval()
-    g = _generator(20)
-    positions = torch.rand(2, 16, 3, generator=g, dtype=torch.float64)
-    features = torch.randn(2, 16, 5, generator=g, dtype=torch.float64)
+    layer, positions, features, _ = _point_layer(TransitionDown, seed=20, batch=2, points=16, width=5)
     with torch.no_grad():
         centres, pooled = my_transition_down(layer, positions, features)
         require_shape(centres, (2, 8, 3), "centres")
