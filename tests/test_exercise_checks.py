@@ -418,7 +418,24 @@ def _encode_without(part: str):
     return encode
 
 
+def _refine_variant(mistake: str):
+    def refine(refiner, keypoints, image, R, t):
+        scale = refiner.config.position_scale
+        cam = keypoints @ R.transpose(1, 2) + t[:, None]
+        x = cam * scale if mistake == "not centred" else (cam - cam.mean(dim=1, keepdim=True)) * scale
+        h = refiner.node_features(x)
+        for layer in refiner.graph_layers:
+            h = layer(h)
+        if mistake != "no image":
+            h = refiner.image_attention(torch.cat([h, refiner.image_tokens(image)], dim=1))[:, :42]
+        offsets = refiner.regressor(h) / (1.0 if mistake == "offsets not scaled back" else scale)
+        back = R.transpose(1, 2) if mistake == "back with R^T" else R
+        return (cam + offsets - t[:, None]) @ back, {}
+    return refine
+
+
 WRONG = {  # exercise: {what is wrong: a wrong but well-shaped answer}
+    "my_refine": {m: _refine_variant(m) for m in ("not centred", "no image", "offsets not scaled back", "back with R^T")},
     "my_penetration_volume": {m: _volume_variant(m) for m in ("union box", "fraction only")},
     "my_encode_hand": {f"no {p}": _encode_without(p) for p in ("local layers", "self-attention", "max")},
     "my_bone_rotations": {m: _bone_rotations_variant(m) for m in ("no chain", "wrong order")},

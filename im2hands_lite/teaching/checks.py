@@ -28,7 +28,7 @@ from ..hand.joints import BONE_HEADS, BONE_TAILS, MIDDLE_MCP, WRIST
 from ..models.attention import POSITION_SCALE, QueryAttentionConfig, QueryImageAttention
 from ..models.canonical import INDEX_MCP, PINKY_MCP, global_frame
 from ..models.halo import HaloConfig, HaloModel
-from ..models.keypoint_refiner import ResidualGraphLayer
+from ..models.keypoint_refiner import KeypointRefiner, KeypointRefinerConfig, ResidualGraphLayer
 from ..models.two_hand_refiner import (
     EncodedHand,
     PointCloudDecoder,
@@ -988,3 +988,30 @@ def check_encode_hand(my_encode_hand: Callable) -> str:
     require_close(features, reference.features, "anchor features vs PointCloudEncoder", atol=1e-9)
     require_close(latent, features.max(dim=1).values, "the latent is the max over the anchors", atol=1e-12)
     return "my_encode_hand: PCEnc's anchors, features and latent"
+
+
+def check_refine(my_refine: Callable) -> str:
+    """my_refine(refiner, keypoints (B, 42, 3) world, image, R, t) -> (refined world keypoints
+    (B, 42, 3), the intermediate steps): K's forward pass from its parts."""
+    torch.manual_seed(34)
+    refiner = KeypointRefiner(KeypointRefinerConfig()).eval()
+    g = _generator(34)
+    with torch.no_grad():  # a fresh K regresses zero offsets (it starts as the identity): shake every weight
+        for parameter in refiner.parameters():
+            parameter.add_(0.05 * torch.randn(parameter.shape, generator=g))
+    angles = torch.rand(2, 15, 3, generator=g) * torch.tensor([1.0, 0.2, 0.0])
+    with torch.no_grad():
+        right = HandModel()(angles).joints
+        keypoints = torch.cat([right, right * torch.tensor([-1.0, 1.0, 1.0]) + torch.tensor([0.12, 0.0, 0.0])], 1)
+        R = torch.stack([_random_rotations(1, g)[0].float() for _ in range(2)])
+        t = torch.tensor([[0.0, 0.0, 0.6], [0.05, -0.02, 0.5]])
+        image = torch.rand(2, 3, 128, 128, generator=g)
+        mine, _ = my_refine(refiner, keypoints, image, R, t)
+        require_shape(mine, (2, 42, 3), "refined keypoints")
+        require_close(mine, refiner(keypoints, image, R, t).keypoints, "refined keypoints vs KeypointRefiner",
+                      atol=1e-5)
+        shift = torch.tensor([0.3, -0.1, 0.2])
+        moved, _ = my_refine(refiner, keypoints + shift, image, R, t - (R @ shift[:, None])[..., 0])
+        require_close(moved, mine + shift, "moving the world and the camera together must move the output "
+                                           "with them (K works in the camera frame, centred)", atol=1e-5)
+    return "my_refine: K's forward from its parts, in the camera frame"
