@@ -434,7 +434,27 @@ def _refine_variant(mistake: str):
     return refine
 
 
+def _both_hands_variant(mistake: str):
+    def refine(refiner, points, point_features, global_image, queries, occupancy):
+        encoded = refiner.encode_hands(points, point_features)
+        context = refiner.context_latent(encoded, global_image)
+        logits = []
+        for hand in (0, 1):
+            anchors = encoded[0] if mistake == "right anchors for both" else encoded[hand]
+            latent = anchors.latent if mistake == "own latent" else context
+            logits.append(refiner.decoder(queries[:, hand], occupancy[:, hand], anchors, latent)[0])
+        return torch.stack(logits, dim=1)
+    return refine
+
+
 WRONG = {  # exercise: {what is wrong: a wrong but well-shaped answer}
+    "my_refine_both_hands": {m: _both_hands_variant(m) for m in ("right anchors for both", "own latent")},
+    "my_verdict": {
+        "ends count": lambda low, high, paper: "inconclusive" if low < 0 < high else (
+            "reproduced" if (low >= 0) == (paper >= 0) else "reversed"),
+        "ignores the paper's sign": lambda low, high, paper: "inconclusive" if low <= 0 <= high else (
+            "reproduced" if low > 0 else "reversed"),
+    },
     "my_refine": {m: _refine_variant(m) for m in ("not centred", "no image", "offsets not scaled back", "back with R^T")},
     "my_penetration_volume": {m: _volume_variant(m) for m in ("union box", "fraction only")},
     "my_encode_hand": {f"no {p}": _encode_without(p) for p in ("local layers", "self-attention", "max")},

@@ -34,6 +34,7 @@ from ..models.two_hand_refiner import (
     PointCloudDecoder,
     PointCloudEncoder,
     TransitionDown,
+    TwoHandRefiner,
     TwoHandRefinerConfig,
     VectorAttention,
 )
@@ -1015,3 +1016,41 @@ def check_refine(my_refine: Callable) -> str:
         require_close(moved, mine + shift, "moving the world and the camera together must move the output "
                                            "with them (K works in the camera frame, centred)", atol=1e-5)
     return "my_refine: K's forward from its parts, in the camera frame"
+
+
+def check_refine_both_hands(my_refine_both_hands: Callable) -> str:
+    """my_refine_both_hands(refiner, points, point_features, global_image, queries, initial_occupancy)
+    -> logits (S, 2, M): R's forward from its parts (encode both hands, the context latent, decode
+    each hand's queries with its own anchors)."""
+    config = TwoHandRefinerConfig(n_points=64, width=8, heads=2, k_neighbours=4, decoder_neighbours=3,
+                                  decoder_width=6, decoder_blocks=2)
+    torch.manual_seed(35)
+    refiner = TwoHandRefiner(config).eval()
+    g = _generator(35)
+    points = torch.rand(2, 2, 64, 3, generator=g)
+    point_features = torch.randn(2, 2, 64, config.image_feature_dim, generator=g)
+    global_image = torch.randn(2, config.global_image_dim, generator=g)
+    queries, occupancy = torch.rand(2, 2, 9, 3, generator=g), torch.rand(2, 2, 9, generator=g)
+    with torch.no_grad():
+        mine = my_refine_both_hands(refiner, points, point_features, global_image, queries, occupancy)
+        reference = refiner(points, point_features, global_image, queries, occupancy)
+        require_shape(mine, (2, 2, 9), "logits (S, hand, M)")
+        require_close(mine, reference.logits, "logits vs TwoHandRefiner", atol=1e-5)
+        swapped = point_features.clone()
+        swapped[:, 1] = torch.randn(2, 64, config.image_feature_dim, generator=g)  # change the left hand only
+        changed = my_refine_both_hands(refiner, points, swapped, global_image, queries, occupancy)
+        require((changed[:, 0] - mine[:, 0]).abs().max() > 1e-6, "the right hand's occupancy must depend on the "
+                                                                 "left hand (through the context latent)")
+    return "my_refine_both_hands: R's logits, and each hand hears the other through z_c"
+
+
+def check_verdict(my_verdict: Callable) -> str:
+    """my_verdict(low, high, paper_gain) -> "reproduced" when the interval excludes zero on the paper's
+    side, "reversed" when it excludes zero on the other, "inconclusive" when it holds zero."""
+    cases = [((0.2, 1.5, 2.5), "reproduced"), ((-1.5, -0.2, 2.5), "reversed"), ((-0.3, 0.4, 2.5), "inconclusive"),
+             ((-1.5, -0.2, -0.8), "reproduced"), ((0.2, 1.5, -0.8), "reversed"), ((0.0, 0.9, 1.0), "inconclusive"),
+             ((-2.0, 0.0, 1.0), "inconclusive"), ((0.1, 0.3, 0.0), "reproduced")]
+    for (low, high, paper), expected in cases:
+        got = my_verdict(low, high, paper)
+        require(got == expected, f"interval [{low:+.1f}, {high:+.1f}], paper gain {paper:+.1f}: not {got!r}")
+    return "my_verdict: reproduced, reversed and inconclusive as the intervals say"
