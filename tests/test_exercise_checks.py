@@ -447,7 +447,21 @@ def _both_hands_variant(mistake: str):
     return refine
 
 
+def _noise_variant(mistake: str):
+    def noise(keypoints, R, config, generator):
+        batch, dtype = keypoints.shape[0], keypoints.dtype
+        sigmas = config.joint_sigmas_mm().to(dtype) / 1000.0
+        jitter = torch.randn(batch, 2, 21, 3, generator=generator).to(dtype) * sigmas
+        offset_sigma = torch.tensor([config.hand_offset_mm, config.hand_offset_mm, config.hand_depth_mm], dtype=dtype)
+        shape = (batch, 2, 21, 3) if mistake == "offset per joint" else (batch, 2, 1, 3)
+        offsets = torch.randn(*shape, generator=generator).to(dtype) * offset_sigma / 1000.0
+        noise_cam = (jitter + offsets).reshape(batch, 42, 3)
+        return keypoints + (noise_cam if mistake == "world axes" else noise_cam @ R)
+    return noise
+
+
 WRONG = {  # exercise: {what is wrong: a wrong but well-shaped answer}
+    "my_keypoint_noise": {m: _noise_variant(m) for m in ("offset per joint", "world axes")},
     "my_refine_both_hands": {m: _both_hands_variant(m) for m in ("right anchors for both", "own latent")},
     "my_verdict": {
         "ends count": lambda low, high, paper: "inconclusive" if low < 0 < high else (

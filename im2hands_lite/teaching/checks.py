@@ -19,7 +19,7 @@ import torch.nn.functional as F
 import trimesh
 
 from ..apps.wild import MEDIAPIPE_TO_INTERHAND, lift_landmarks
-from ..data.noise import root_relative_mpjpe_mm
+from ..data.noise import KeypointNoiseConfig, add_keypoint_noise, root_relative_mpjpe_mm
 from ..evaluation.paired import paired_bootstrap
 from ..geometry.camera import PinholeCamera
 from ..geometry.sampling import farthest_point_sampling, gather_points
@@ -1054,3 +1054,34 @@ def check_verdict(my_verdict: Callable) -> str:
         got = my_verdict(low, high, paper)
         require(got == expected, f"interval [{low:+.1f}, {high:+.1f}], paper gain {paper:+.1f}: not {got!r}")
     return "my_verdict: reproduced, reversed and inconclusive as the intervals say"
+
+
+def check_keypoint_noise(my_keypoint_noise: Callable) -> str:
+    """my_keypoint_noise(keypoints (B, 42, 3) world, R (B, 3, 3), config, generator) -> noisy world
+    keypoints: per-joint jitter (config.joint_sigmas_mm(), camera axes) plus one offset per hand
+    (hand_offset_mm in the image plane, hand_depth_mm in depth), drawn in that order, in the camera
+    frame and turned back to the world (no finger swaps)."""
+    config = KeypointNoiseConfig(finger_swap_prob=0.0)
+    g = _generator(36)
+    keypoints = torch.randn(2000, 42, 3, generator=g, dtype=torch.float64) * 0.05
+    R = _random_rotations(2000, g)
+    noisy = my_keypoint_noise(keypoints, R, config, torch.Generator().manual_seed(7))
+    require_shape(noisy, (2000, 42, 3), "noisy keypoints")
+    cam = ((noisy - keypoints) @ R.transpose(1, 2)).unflatten(1, (2, 21))  # the noise in camera axes, mm
+    cam = 1000 * cam
+    offsets = cam.mean(dim=2)  # a hand's mean displacement: its offset plus the mean of its jitter
+    jitter_of_mean = (config.joint_sigmas_mm().double() ** 2).mean(0).sqrt() / math.sqrt(21)
+    expected = torch.sqrt(torch.tensor([config.hand_offset_mm, config.hand_offset_mm, config.hand_depth_mm],
+                                       dtype=torch.float64) ** 2 + jitter_of_mean ** 2)
+    require_close(offsets.std(dim=(0, 1)), expected, "each hand's mean displacement (camera x, y, z) must have "
+                                                     "the whole-hand offset's spread", atol=0.0, rtol=0.06)
+    residual = cam - cam.mean(dim=2, keepdim=True)
+    require(residual.std(dim=(0, 1))[:, 2].mean() > 1.2 * residual.std(dim=(0, 1))[:, 0].mean(),
+            "the per-joint jitter must be larger along the camera axis (depth)")
+    tip = residual[:, :, 0].std(dim=(0, 1))[0]  # thumb tip against the wrist's spread
+    wrist = residual[:, :, 20].std(dim=(0, 1))[0]
+    require(tip > 1.5 * wrist, "fingertips must jitter more than the wrist (joint_sigmas_mm grows to the tips)")
+    library = add_keypoint_noise(keypoints, R, config, torch.Generator().manual_seed(7))
+    require_close(noisy, library, "vs data.noise.add_keypoint_noise with the same generator (draw the jitter, "
+                                  "then the offsets)", atol=1e-12)
+    return "my_keypoint_noise: the offsets' and jitter's spreads, in camera axes, and the library's draw"
