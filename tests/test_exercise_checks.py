@@ -7,7 +7,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import re
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -50,7 +52,8 @@ def solution(name: str):
                and re.search(rf"\b{other}\(", source)}  # e.g. MyQueryImageAttention calls my_attention
     namespace = {"math": math, "np": np, "torch": torch, "F": F, "knn": knn, "gather_points": gather_points,
                  "farthest_point_sampling": farthest_point_sampling,
-                 "winding_number": winding_number, **earlier,
+                 "winding_number": winding_number,
+                 "os": os, "tempfile": tempfile, "Path": Path, **earlier,
                  "INDEX_MCP": INDEX_MCP, "PINKY_MCP": PINKY_MCP, **{k: v for k, v in vars(joints).items() if k.isupper()}}
     exec(compile(source, f"<{EXERCISES[name][0]}: {name}>", "exec"), namespace)
     return namespace[name]
@@ -460,7 +463,26 @@ def _noise_variant(mistake: str):
     return noise
 
 
+def _write_in_place(path, write):  # not atomic: a failure leaves half a file
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as handle:
+        write(handle)
+    return path
+
+
+def _write_leaves_temporary(path, write):  # atomic, but a failed write leaves its temporary file
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as handle:
+        write(handle)
+    os.replace(tmp, path)
+    return path
+
+
 WRONG = {  # exercise: {what is wrong: a wrong but well-shaped answer}
+    "my_atomic_write": {"in place": _write_in_place, "temporary left behind": _write_leaves_temporary},
     "my_keypoint_noise": {m: _noise_variant(m) for m in ("offset per joint", "world axes")},
     "my_refine_both_hands": {m: _both_hands_variant(m) for m in ("right anchors for both", "own latent")},
     "my_verdict": {

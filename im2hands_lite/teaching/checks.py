@@ -11,7 +11,9 @@ answers (zeros, a transposed result, an off-by-one, a forgotten term).
 from __future__ import annotations
 
 import math
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -1085,3 +1087,37 @@ def check_keypoint_noise(my_keypoint_noise: Callable) -> str:
     require_close(noisy, library, "vs data.noise.add_keypoint_noise with the same generator (draw the jitter, "
                                   "then the offsets)", atol=1e-12)
     return "my_keypoint_noise: the offsets' and jitter's spreads, in camera axes, and the library's draw"
+
+
+def check_atomic_write(my_atomic_write: Callable) -> str:
+    """my_atomic_write(path, write) -> path: call write(handle) on a temporary file in the same folder
+    and move it over `path` only once it is complete; on an error, remove the temporary file and
+    re-raise, leaving the old file as it was."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "sub" / "state.bin"
+        result = my_atomic_write(path, lambda handle: handle.write(b"first"))
+        require(Path(result) == path and path.read_bytes() == b"first", "the file must hold what write() wrote "
+                                                                         "(create missing folders)")
+        my_atomic_write(path, lambda handle: handle.write(b"second"))
+        require(path.read_bytes() == b"second", "writing again must replace the file")
+
+        def fails(handle):
+            handle.write(b"half")
+            raise RuntimeError("killed mid-write")
+        try:
+            my_atomic_write(path, fails)
+            raised = False
+        except RuntimeError:
+            raised = True
+        require(raised, "an error inside write() must reach the caller")
+        require(path.read_bytes() == b"second", "a failed write must leave the old file untouched")
+        require(sorted(p.name for p in path.parent.iterdir()) == ["state.bin"], "no temporary file may be left behind")
+        seen = []
+
+        def watches(handle):  # while writing, the temporary file must sit beside the target
+            seen.append(sorted(p.name for p in path.parent.iterdir() if p.name != "state.bin") != [])
+            handle.write(b"third")
+        my_atomic_write(path, watches)
+        require(seen == [True], "write() must get a temporary file in the target's folder (a rename across "
+                                "folders is not atomic)")
+    return "my_atomic_write: the old file or the new one, never half of one"
