@@ -481,7 +481,24 @@ def _write_leaves_temporary(path, write):  # atomic, but a failed write leaves i
     return path
 
 
+def _pixel_aligned_variant(mistake: str):
+    def sample(feature_map, points, K, R, t, image_size):
+        uvw = (points @ R.transpose(1, 2) + t[:, None]) @ K.transpose(1, 2)
+        pixels = uvw[..., :2] / uvw[..., 2:3]
+        height, width = image_size
+        h, w = feature_map.shape[-2:]
+        small = pixels * pixels.new_tensor([w / width, h / height]) if mistake == "corner convention" else (
+            (pixels + 0.5) * pixels.new_tensor([w / width, h / height]) - 0.5)
+        grid = (2 * small + 1) / pixels.new_tensor([w, h]) - 1
+        if mistake == "x and y swapped":
+            grid = grid.flip(-1)
+        return F.grid_sample(feature_map, grid[:, :, None], mode="bilinear", padding_mode="border",
+                             align_corners=False)[..., 0].transpose(1, 2)
+    return sample
+
+
 WRONG = {  # exercise: {what is wrong: a wrong but well-shaped answer}
+    "my_pixel_aligned": {m: _pixel_aligned_variant(m) for m in ("corner convention", "x and y swapped")},
     "my_atomic_write": {"in place": _write_in_place, "temporary left behind": _write_leaves_temporary},
     "my_keypoint_noise": {m: _noise_variant(m) for m in ("offset per joint", "world axes")},
     "my_refine_both_hands": {m: _both_hands_variant(m) for m in ("right anchors for both", "own latent")},

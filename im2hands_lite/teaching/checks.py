@@ -1121,3 +1121,28 @@ def check_atomic_write(my_atomic_write: Callable) -> str:
         require(seen == [True], "write() must get a temporary file in the target's folder (a rename across "
                                 "folders is not atomic)")
     return "my_atomic_write: the old file or the new one, never half of one"
+
+
+def check_pixel_aligned(my_pixel_aligned: Callable) -> str:
+    """my_pixel_aligned(feature_map (B, C, h, w), points (B, N, 3) world, K, R, t (batched), image_size)
+    -> (B, N, C): project every point and sample the map bilinearly there (F.grid_sample), the map's
+    pixels rescaled with the pixel-centre convention, the border repeated."""
+    camera = example_camera(37)
+    g = _generator(37)
+    K, R, t = (torch.as_tensor(a, dtype=torch.float64)[None].expand(2, *a.shape) for a in (camera.K, camera.R, camera.t))
+    points = 0.05 * torch.randn(2, 30, 3, generator=g, dtype=torch.float64)
+    rows, cols = torch.meshgrid(torch.arange(32, dtype=torch.float64), torch.arange(32, dtype=torch.float64),
+                                indexing="ij")
+    ramp = torch.stack([cols, rows, cols - 2 * rows])[None].expand(2, 3, 32, 32)  # linear in map pixels
+    mine = my_pixel_aligned(ramp, points, K, R, t, (128, 128))
+    require_shape(mine, (2, 30, 3), "features (B, N, C)")
+    pixels = torch.as_tensor(camera.project(points[0].numpy()))  # (N, 2) image pixels
+    x, y = (pixels[:, 0] + 0.5) * 32 / 128 - 0.5, (pixels[:, 1] + 0.5) * 32 / 128 - 0.5
+    inside = (x >= 0) & (x <= 31) & (y >= 0) & (y <= 31)
+    require(inside.sum() > 20, "internal: the test points should project inside the image")
+    require_close(mine[0][inside], torch.stack([x, y, x - 2 * y], -1)[inside],
+                  "a linear map sampled at each point's projection (pixel centres, quarter-size map)", atol=1e-9)
+    along = points[:, :1] + (points[:, :1] - torch.as_tensor(camera.camera_center())[None, None]) * 0.5
+    require_close(my_pixel_aligned(ramp, along, K, R, t, (128, 128))[:, 0], mine[:, 0],
+                  "two points on one camera ray must get the same feature", atol=1e-9)
+    return "my_pixel_aligned: exact on a linear map, the same feature along a ray"
