@@ -497,7 +497,17 @@ def _pixel_aligned_variant(mistake: str):
     return sample
 
 
+def _ordering_in_fractions(reference_iou, variant_iou, paper_gain):  # forgot the points
+    (mean, low, high), verdict = solution("my_ordering")(reference_iou, variant_iou, paper_gain)
+    return (mean / 100, low / 100, high / 100), verdict
+
+
+def _ordering_swapped(reference_iou, variant_iou, paper_gain):  # the variant's gain over the reference
+    return solution("my_ordering")(variant_iou, reference_iou, paper_gain)
+
+
 WRONG = {  # exercise: {what is wrong: a wrong but well-shaped answer}
+    "my_ordering": {"fractions, not points": _ordering_in_fractions, "reference and variant swapped": _ordering_swapped},
     "my_pixel_aligned": {m: _pixel_aligned_variant(m) for m in ("corner convention", "x and y swapped")},
     "my_atomic_write": {"in place": _write_in_place, "temporary left behind": _write_leaves_temporary},
     "my_keypoint_noise": {m: _noise_variant(m) for m in ("offset per joint", "world axes")},

@@ -1146,3 +1146,19 @@ def check_pixel_aligned(my_pixel_aligned: Callable) -> str:
     require_close(my_pixel_aligned(ramp, along, K, R, t, (128, 128))[:, 0], mine[:, 0],
                   "two points on one camera ray must get the same feature", atol=1e-9)
     return "my_pixel_aligned: exact on a linear map, the same feature along a ray"
+
+
+def check_ordering(my_ordering: Callable) -> str:
+    """my_ordering(reference_iou (n,), variant_iou (n,), paper_gain) -> ((mean, low, high) of the
+    reference's IoU gain in points, paired over the samples scored in both, and its verdict)."""
+    rng = np.random.default_rng(38)
+    reference = rng.uniform(0.7, 0.9, 40)
+    variant = reference - rng.normal(0.004, 0.002, 40)
+    variant[5] = np.nan  # a sample the variant was not scored on: left out of both
+    (mean, low, high), verdict = my_ordering(reference, variant, 2.5)
+    expected = paired_bootstrap(100 * reference, 100 * variant)
+    require(np.allclose([mean, low, high], [expected.mean, expected.low, expected.high], atol=1e-9),
+            "the gain and its interval, in IoU points, over the samples both variants were scored on")
+    require(verdict == expected.verdict(+1) == "reproduced", "this gain reproduces the paper's")
+    require(my_ordering(reference, variant, -1.0)[1] == "reversed", "against a negative paper gain it is reversed")
+    return "my_ordering: the paired gain in points and its verdict, NaN samples left out"
