@@ -673,3 +673,19 @@ def test_messages_do_not_give_the_answer():
     with pytest.raises(ExerciseCheckError) as failure:
         checks.require_close(np.array([1.0, 2.0]), np.array([1.2345678, 2.0]), "x")
     assert "1.2345678" not in str(failure.value) and "1.23" not in str(failure.value)
+
+
+def test_the_course_asks_for_at_least_250_learner_lines():
+    # the lines a learner writes: non-blank, non-comment lines between EXERCISE START and END
+    lines = 0
+    for path in NOTEBOOKS:
+        for cell in json.loads(path.read_text())["cells"]:
+            if cell["cell_type"] != "code":
+                continue
+            inside = False
+            for line in "".join(cell["source"]).split("\n"):
+                if re.match(r"^\s*#\s*EXERCISE\s+(START|END)\b", line):
+                    inside = "START" in line
+                elif inside and line.strip() and not line.strip().startswith("#"):
+                    lines += 1
+    assert lines >= 250, f"the notebooks ask a learner for {lines} lines; the course's goal is at least 250"
