@@ -36,13 +36,14 @@ from im2hands_lite.data.dataset import (
     default_cache_root,
     generate_split,
 )
-from im2hands_lite.data.noise import noisy_keypoints_of, root_relative_mpjpe_mm
+from im2hands_lite.data.noise import root_relative_mpjpe_mm
 from im2hands_lite.evaluation.evaluate import occupancy_at_queries, threshold_metrics
 from im2hands_lite.evaluation.metrics import two_hand_metrics
 from im2hands_lite.evaluation.paired import paired_bootstrap
 from im2hands_lite.geometry.extraction import ReconstructionConfig, hand_mesh
 from im2hands_lite.models.registry import load_model
 from im2hands_lite.models.two_stage import InitialPlusTwoHandRefiner
+from im2hands_lite.training.r_inputs import refined_noisy_keypoints
 from im2hands_lite.training.runs import R_TRAINING_NOISE, R_TRAINING_NOISE_SEED
 from im2hands_lite.training.settings import get_profile
 
@@ -64,7 +65,7 @@ def mesh_rows(models: dict, dataset, refiner, indices, resolution: int) -> list[
     for i in tqdm(indices, desc="meshes"):
         sample = dataset.sample(i)
         item = dataset[i]
-        keypoints = refiner.refine_item(item, noisy_keypoints_of(item, i, R_TRAINING_NOISE, TABLE_NOISE_SEED))
+        keypoints = refined_noisy_keypoints(refiner, R_TRAINING_NOISE, TABLE_NOISE_SEED)(i, item)
         item = dict(item, keypoints=keypoints.to(item["keypoints"].dtype))
         truth = [sample.mesh(0), sample.mesh(1)]
         true_volume = sum(abs(m.volume) for m in truth)
@@ -114,7 +115,7 @@ def run(samples: int, threads: int, meshes: int = 0, resolution: int = 64) -> di
             item = dataset[i]
             truth = item["keypoints"]
             if source == "refined":
-                keypoints = refiner.refine_item(item, noisy_keypoints_of(item, i, R_TRAINING_NOISE, seed))
+                keypoints = refined_noisy_keypoints(refiner, R_TRAINING_NOISE, seed)(i, item)
                 item = dict(item, keypoints=keypoints.to(truth.dtype))
             row = {"index": i, "keypoint_rr_mm": float(root_relative_mpjpe_mm(item["keypoints"][None], truth[None])[0])}
             target = item["occupancy"].numpy()

@@ -617,22 +617,24 @@ def check_query_image_attention(MyQueryImageAttention: type) -> str:
 
 # ---- 01: occupancy labels -------------------------------------------------------------------
 
-def _cube() -> tuple[np.ndarray, np.ndarray]:
-    """The unit cube [0, 1]^3 as 12 outward triangles."""
-    vertices = np.array([[x, y, z] for x in (0.0, 1.0) for y in (0.0, 1.0) for z in (0.0, 1.0)])
-    quads = [(0, 1, 3, 2), (4, 6, 7, 5), (0, 4, 5, 1), (2, 3, 7, 6), (0, 2, 6, 4), (1, 5, 7, 3)]
-    faces = np.array([tri for a, b, c, d in quads for tri in ((a, b, c), (a, c, d))])
-    centre = vertices[faces].mean(1)  # orient every triangle outward
-    normal = np.cross(vertices[faces[:, 1]] - vertices[faces[:, 0]], vertices[faces[:, 2]] - vertices[faces[:, 0]])
-    flip = (normal * (centre - 0.5)).sum(1) < 0
-    faces[flip] = faces[flip][:, ::-1]
-    return vertices, faces
+def _cubes() -> dict[str, trimesh.Trimesh]:
+    """Closed outward unit cubes: "unit" [0, 1]^3, "shifted" by 0.5 along x (half overlap),
+    "far" (disjoint), "small" (half the size, inside the unit cube)."""
+    cubes = {"unit": trimesh.creation.box(extents=(1.0, 1.0, 1.0)),
+             "small": trimesh.creation.box(extents=(0.5, 0.5, 0.5))}
+    cubes["shifted"], cubes["far"] = cubes["unit"].copy(), cubes["unit"].copy()
+    cubes["shifted"].apply_translation([0.5, 0.0, 0.0])
+    cubes["far"].apply_translation([3.0, 0.0, 0.0])
+    for mesh in cubes.values():
+        mesh.apply_translation([0.5, 0.5, 0.5])
+    return cubes
 
 
 def check_winding_number(my_winding_number: Callable) -> str:
     """Generalised winding number (N,) of points (N, 3) w.r.t. a triangle mesh: the sum of the
     triangles' signed solid angles over 4 pi."""
-    vertices, faces = _cube()
+    unit = _cubes()["unit"]
+    vertices, faces = np.asarray(unit.vertices), np.asarray(unit.faces)
     rng = np.random.default_rng(19)
     inside, outside = rng.uniform(0.05, 0.95, (20, 3)), rng.uniform(1.2, 2.0, (20, 3)) * rng.choice([-1, 1], (20, 3))
     mine = np.asarray(my_winding_number(vertices, faces, np.concatenate([inside, outside])))
@@ -832,18 +834,14 @@ def check_surface_samples(my_surface_samples: Callable) -> str:
 def check_volume_iou(my_volume_iou: Callable) -> str:
     """my_volume_iou(pred_mesh, gt_mesh, n_points, rng) -> IoU by Monte Carlo: uniform points in the
     joint bounding box of both meshes, each mesh's inside by winding number > 0.5."""
-    cube = trimesh.creation.box(extents=(1.0, 1.0, 1.0))
-    shifted = cube.copy()
-    shifted.apply_translation([0.5, 0.0, 0.0])
-    far = cube.copy()
-    far.apply_translation([3.0, 0.0, 0.0])
+    cubes = _cubes()
+    cube, shifted, far, small = cubes["unit"], cubes["shifted"], cubes["far"], cubes["small"]
     half = float(my_volume_iou(shifted, cube, 20_000, np.random.default_rng(27)))
     require(abs(half - 1 / 3) < 0.02, "two unit cubes overlapping by half: IoU 0.5 / 1.5 = 1/3 (use the box around "
                                       "both meshes)")
     require(abs(float(my_volume_iou(cube, cube, 5_000, np.random.default_rng(27))) - 1.0) < 1e-12,
             "a mesh against itself has IoU 1")
     require(float(my_volume_iou(far, cube, 5_000, np.random.default_rng(27))) == 0.0, "disjoint meshes have IoU 0")
-    small = trimesh.creation.box(extents=(0.5, 0.5, 0.5))  # inside the cube: IoU = 1/8
     require(abs(float(my_volume_iou(small, cube, 20_000, np.random.default_rng(27))) - 0.125) < 0.01,
             "a half-size cube inside the unit cube: IoU 1/8")
     return "my_volume_iou: 1/3, 1, 0 and 1/8 on cubes"
@@ -953,18 +951,14 @@ def check_crossing_cells(my_crossing_cells: Callable) -> str:
 def check_penetration_volume(my_penetration_volume: Callable) -> str:
     """my_penetration_volume(mesh_a, mesh_b, n_points, rng) -> the volume inside both meshes by Monte
     Carlo: uniform points in the intersection of the two bounding boxes, times that box's volume."""
-    cube = trimesh.creation.box(extents=(1.0, 1.0, 1.0))
-    shifted = cube.copy()
-    shifted.apply_translation([0.5, 0.0, 0.0])
-    far = cube.copy()
-    far.apply_translation([3.0, 0.0, 0.0])
+    cubes = _cubes()
+    cube, shifted, far, small = cubes["unit"], cubes["shifted"], cubes["far"], cubes["small"]
     require(abs(float(my_penetration_volume(shifted, cube, 20_000, np.random.default_rng(32))) - 0.5) < 0.01,
             "two unit cubes overlapping by half share a volume of 0.5")
     require(abs(float(my_penetration_volume(cube, cube, 5_000, np.random.default_rng(32))) - 1.0) < 1e-9,
             "a unit cube with itself: volume 1")
     require(float(my_penetration_volume(far, cube, 5_000, np.random.default_rng(32))) == 0.0,
             "disjoint meshes share no volume (and boxes that do not overlap need no points)")
-    small = trimesh.creation.box(extents=(0.5, 0.5, 0.5))
     require(abs(float(my_penetration_volume(small, cube, 20_000, np.random.default_rng(32))) - 0.125) < 1e-9,
             "a half-size cube inside the unit cube: volume 0.125 (sample the boxes' intersection)")
     return "my_penetration_volume: 0.5, 1, 0 and 0.125 cubic units on cubes"
