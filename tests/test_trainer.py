@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from im2hands_lite.checkpoints import CheckpointError, load_checkpoint
-from im2hands_lite.data import kit_samples_dir
+from im2hands_lite.data import TwoHandDataset, kit_samples_dir
 from im2hands_lite.models.registry import load_model
 from im2hands_lite.training.runs import RunSpec, run_training
 from im2hands_lite.training.settings import (
@@ -169,3 +169,76 @@ def test_train_i_from_the_trainer_loads_like_a_shipped_checkpoint(tmp_path):
     extra = load_checkpoint(result.final)["extra"]
     assert extra["profile"] == "fast" and extra["steps"] == 2 and extra["device"] == "cpu"
     assert Path(result.out, "loss.png").is_file()
+
+
+def test_validation_loss_is_logged_stored_and_changes_no_weight(tmp_path):
+    validated = run_training(spec(tmp_path / "val", overrides=SMALL + ("val_every=8", "val_samples=4")))
+    plain = run_training(spec(tmp_path / "plain", overrides=SMALL + ("val_every=0",)))
+    assert [r["step"] for r in validated.log if "val_loss" in r] == [8, 16, 24]
+    assert not any("val_loss" in r for r in plain.log)
+    # validation draws nothing from the training's randomness: the same weights, bit for bit
+    a, b = load_model(validated.final).state_dict(), load_model(plain.final).state_dict()
+    assert all(torch.equal(a[name], b[name]) for name in a)
+    assert [r["loss"] for r in validated.log] == [r["loss"] for r in plain.log]
+    # the curves travel in final.pt: every validation, and window means of the training loss
+    extra = load_checkpoint(validated.final)["extra"]
+    assert extra["curves"]["validation"] == [[r["step"], r["val_loss"]] for r in validated.log if "val_loss" in r]
+    assert extra["validation_samples"] == 4 and load_checkpoint(plain.final)["extra"]["validation_samples"] == 0
+    train_curve = extra["curves"]["train"]
+    assert [step for step, _ in train_curve] == list(range(1, 25))  # 24 steps: one window each
+    assert [loss for _, loss in train_curve] == pytest.approx([r["loss"] for r in validated.log])
+    assert "val_loss" in (tmp_path / "val" / "log.csv").read_text().splitlines()[0]
+    # a resumed run keeps validating where it stopped, with the same values
+    run_training(spec(tmp_path / "split", overrides=("steps=12",) + SMALL[1:] + ("val_every=8", "val_samples=4")))
+    resumed = run_training(spec(tmp_path / "split", resume=True, overrides=SMALL + ("val_every=8", "val_samples=4")))
+    assert [r.get("val_loss") for r in resumed.log if r["step"] in (16, 24)] == \
+           pytest.approx([r["val_loss"] for r in validated.log if r["step"] in (16, 24)], rel=1e-5)
+
+
+def test_validation_loss_is_the_step_loss_on_fixed_batches():
+    from im2hands_lite.models.registry import build_model
+    from im2hands_lite.training.losses import step_loss_for
+    from im2hands_lite.training.trainer import validation_batches, validation_loss
+
+    torch.manual_seed(0)
+    model = build_model("halo", "fast")
+    data = torch.utils.data.Subset(TwoHandDataset(KIT, "val"), range(3))
+    settings = get_profile("fast").settings("halo")
+    batches = validation_batches(data, 2, torch.device("cpu"))
+    assert [len(b["keypoints"]) for b in batches] == [2, 1]
+    step_loss = step_loss_for("halo", settings)
+    first = validation_loss(model, step_loss, batches, seed=0)
+    assert validation_loss(model, step_loss, batches, seed=0) == first  # the same queries every time
+    assert validation_loss(model, step_loss, batches, seed=1) != first  # ... chosen by the seed
+    assert model.training  # left as it was found
+    # by hand: each batch's step loss with its own generator, weighted by its size
+    model.eval()
+    with torch.no_grad():
+        by_hand = [float(step_loss(model, dict(b), torch.Generator().manual_seed(999_983 + i))[0]) * len(b["keypoints"])
+                   for i, b in enumerate(batches)]
+    assert first == pytest.approx(sum(by_hand) / 3, rel=1e-6)
+
+
+def test_a_data_folder_without_validation_split_is_refused_unless_validation_is_off(tmp_path):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "train").symlink_to(Path(KIT) / "train")
+    (folder / "config.json").symlink_to(Path(KIT) / "config.json")
+    with pytest.raises(FileNotFoundError, match="no val/ split.*val_every=0"):
+        run_training(spec(tmp_path / "run", data_dir=str(folder)))
+    result = run_training(spec(tmp_path / "off", data_dir=str(folder), overrides=SMALL + ("val_every=0", "steps=2")))
+    assert len(result.log) == 2
+    with pytest.raises(ValueError, match="val_every must be >= 0"):
+        with_overrides(TrainSettings(), ["val_every=-1"])
+
+
+def test_loss_curves_average_windows_and_keep_every_validation():
+    from im2hands_lite.training.curves import draw_loss_curves, loss_curves
+
+    log = [{"step": s, "loss": float(s)} | ({"val_loss": s / 10} if s % 5 == 0 else {}) for s in range(1, 11)]
+    curves = loss_curves(log, points=3)  # windows of 4, 4, 2 steps
+    assert curves["train"] == [[4, 2.5], [8, 6.5], [10, 9.5]]
+    assert curves["validation"] == [[5, 0.5], [10, 1.0]]
+    assert len(loss_curves(log * 30, points=200)["train"]) <= 200
+    with pytest.raises(ValueError, match="no training loss"):
+        draw_loss_curves(None, {"train": [], "validation": []})

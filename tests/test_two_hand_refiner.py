@@ -273,15 +273,20 @@ def test_r_training_caches_its_inputs_under_its_data(tmp_path):
 
     run_training(RunSpec(model="r", out=str(tmp_path / "run"), data_dir=str(kit_samples_dir()), cache_root=str(tmp_path),
                          initial_checkpoint=str(SHIPPED / "i_none_fast.pt"), progress=False, threads=1,
-                         overrides=("steps=1", "batch_size=2", "train_samples=2", "n_queries=64")))
+                         overrides=("steps=1", "batch_size=2", "train_samples=2", "n_queries=64", "val_samples=3")))
     from im2hands_lite.training.r_inputs import refined_keypoints_key
     from im2hands_lite.training.runs import R_TRAINING_NOISE, R_TRAINING_NOISE_SEED
 
     cached = sorted(p.name for p in (tmp_path / "refine_inputs").iterdir())
-    truth = _r_inputs_folder(tmp_path / "refine_inputs", kit_samples_dir(), "train").name
-    refined = f"{truth}-{refined_keypoints_key(SHIPPED / 'k_fast.pt', R_TRAINING_NOISE, R_TRAINING_NOISE_SEED)}"
-    assert cached == sorted([truth, refined])  # the truth's inputs and the K-refined ones (the default)
-    assert len(list((tmp_path / "refine_inputs" / refined / "train").glob("*.npz"))) == 2
+    k_key = refined_keypoints_key(SHIPPED / 'k_fast.pt', R_TRAINING_NOISE, R_TRAINING_NOISE_SEED)
+    expected = {}
+    for split, n in (("train", 2), ("val", 3)):  # the training samples, and those of its validation loss
+        truth = _r_inputs_folder(tmp_path / "refine_inputs", kit_samples_dir(), split).name
+        expected |= {truth: n, f"{truth}-{k_key}": n}  # the truth's inputs and the K-refined ones (the default)
+    assert cached == sorted(expected)
+    for folder, n in expected.items():
+        split = "val" if n == 3 else "train"
+        assert len(list((tmp_path / "refine_inputs" / folder / split).glob("*.npz"))) == n
 
 
 def test_feature_cloud_samples_the_map_at_each_points_projection():

@@ -120,33 +120,59 @@ class RunSpec:
         return {k: v for k, v in dataclasses.asdict(self).items() if k in keep}
 
 
+SPLIT_WORDS = {"train": "training", "val": "validation"}
+
+
+def check_data_dir(directory: Path, split: str, needed: int, setting: str) -> None:
+    """A given data folder must hold the split and as many samples as the run reads from it."""
+    if not (directory / split).is_dir():
+        raise FileNotFoundError(f"--data-dir {directory} has no {split}/ split (generate it with im2hands "
+                                f"generate-data{'; or train without validation: --set val_every=0' if split == 'val' else ''})")
+    available = len(TwoHandDataset(directory, split))
+    if available < needed:
+        raise ValueError(f"--data-dir {directory} holds {available} {SPLIT_WORDS[split]} samples, the run asks for "
+                         f"{needed} (lower it with --set {setting}={available})")
+
+
 def build_data(spec: RunSpec, profile: Profile, settings: TrainSettings, device: torch.device, progress: bool):
-    """The run's training set; generates the kit data into the cache if missing. R's set holds
-    a frozen I's cached surface points and occupancy."""
+    """The run's training set and validation set (None without validation); generates the kit
+    data into the cache if missing. R's sets hold a frozen I's cached surface points and occupancy."""
     root = Path(spec.cache_root) if spec.cache_root else default_cache_root()
+    validate = settings.val_every > 0
     if spec.data_dir:
         directory = Path(spec.data_dir)
-        if not (directory / "train").is_dir():
-            raise FileNotFoundError(f"--data-dir {directory} has no train/ split (generate it with im2hands generate-data)")
-        available = len(TwoHandDataset(directory, "train"))
-        if available < settings.train_samples:
-            raise ValueError(f"--data-dir {directory} holds {available} training samples, the run asks for "
-                             f"{settings.train_samples} (lower it with --set train_samples={available})")
+        check_data_dir(directory, "train", settings.train_samples, "train_samples")
+        if validate:  # a given folder's validation split may be smaller: all of it is used then
+            check_data_dir(directory, "val", 1, "val_samples")
+            settings = dataclasses.replace(
+                settings, val_samples=min(settings.val_samples, len(TwoHandDataset(directory, "val"))))
     else:
         data_config = profile.generator_config()
         generate_split(root, "train", settings.train_samples, data_config, progress=progress)
+        if validate:
+            generate_split(root, "val", settings.val_samples, data_config, progress=progress)
         generate_split(root, "test", profile.test_samples, data_config, progress=progress)
         directory = config_dir(root, data_config)
-    indices = range(settings.train_samples)
+    splits = {"train": range(settings.train_samples)} | ({"val": range(settings.val_samples)} if validate else {})
     if spec.model in ("halo", "i"):
-        return torch.utils.data.Subset(TwoHandDataset(directory, "train"), indices)
-    if spec.model in ("k", "estimator", "encoder"):  # no queries needed
-        return torch.utils.data.Subset(TwoHandDataset(directory, "train", n_queries=2), indices)
+        data = {split: torch.utils.data.Subset(TwoHandDataset(directory, split), indices)
+                for split, indices in splits.items()}
+    elif spec.model in ("k", "estimator", "encoder"):  # no queries needed
+        data = {split: torch.utils.data.Subset(TwoHandDataset(directory, split, n_queries=2), indices)
+                for split, indices in splits.items()}
+    else:
+        data = r_data(spec, settings, directory, root, splits, device, progress)
+    return data["train"], data.get("val")
+
+
+def r_data(spec: RunSpec, settings: TrainSettings, directory: Path, root: Path, splits: dict[str, range],
+           device: torch.device, progress: bool) -> dict:
+    """R's data per split: the frozen I's surface points and occupancy (cached) for each of the
+    settings' keypoint sources, one item per sample and source."""
     initial_path = Path(spec.initial_checkpoint) if spec.initial_checkpoint else shipped_path("i")
     initial = load_model(initial_path, "i").to(device)
     iso_surface = IsoSurfaceConfig()
-    base = TwoHandDataset(directory, "train")
-    parts = []
+    sources = {}
     for source in settings.keypoint_sources():
         keypoints_key, input_keypoints = "", None
         if source == "refined":
@@ -154,12 +180,19 @@ def build_data(spec: RunSpec, profile: Profile, settings: TrainSettings, device:
             keypoints_key = refined_keypoints_key(k_path, R_TRAINING_NOISE, R_TRAINING_NOISE_SEED)
             input_keypoints = refined_noisy_keypoints(load_model(k_path, "k").to(device), R_TRAINING_NOISE,
                                                       R_TRAINING_NOISE_SEED)
-        inputs = r_inputs_dir(root / "refine_inputs", initial_path, iso_surface, base, keypoints_key)
-        prepare_r_inputs(initial, base, inputs, "train", indices, iso_surface, progress=progress,
-                         input_keypoints=input_keypoints)
-        # every query of each item: the step loss draws settings.n_queries of them afresh each step
-        parts.append(RInputsDataset(base, inputs, "train", n_queries=None, indices=indices))
-    return parts[0] if len(parts) == 1 else torch.utils.data.ConcatDataset(parts)
+        sources[source] = keypoints_key, input_keypoints
+    data = {}
+    for split, indices in splits.items():
+        base = TwoHandDataset(directory, split)
+        parts = []
+        for keypoints_key, input_keypoints in sources.values():
+            inputs = r_inputs_dir(root / "refine_inputs", initial_path, iso_surface, base, keypoints_key)
+            prepare_r_inputs(initial, base, inputs, split, indices, iso_surface, progress=progress,
+                             input_keypoints=input_keypoints)
+            # every query of each item: the step loss draws settings.n_queries of them afresh each step
+            parts.append(RInputsDataset(base, inputs, split, n_queries=None, indices=indices))
+        data[split] = parts[0] if len(parts) == 1 else torch.utils.data.ConcatDataset(parts)
+    return data
 
 
 def run_training(spec: RunSpec) -> TrainResult:
@@ -174,12 +207,12 @@ def run_training(spec: RunSpec) -> TrainResult:
     model = build_model(spec.model, profile.backbone, **spec.model_options())
     if not dist.is_main:
         dist.barrier()  # the main process generates / caches the data first ...
-    data = build_data(spec, profile, settings, pick_device(spec.device), spec.progress and dist.is_main)
+    data, val_data = build_data(spec, profile, settings, pick_device(spec.device), spec.progress and dist.is_main)
     if dist.is_main:
         dist.barrier()  # ... then the others find it in the cache
     try:
         return train(model, data, settings, out=out, resume=spec.resume, device=spec.device,
                      progress=spec.progress, keep_last=spec.keep_last, desc=f"train {spec.model} ({spec.profile})",
-                     run_info=spec.run_info(), dist=dist)
+                     run_info=spec.run_info(), dist=dist, val_dataset=val_data)
     finally:
         dist.close()

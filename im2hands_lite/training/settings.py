@@ -36,6 +36,11 @@ class TrainSettings:
     train_samples: int = 512  # the first N samples of the training split
     checkpoint_every: int = 100  # steps between resumable checkpoints
     amp: bool = True  # bfloat16 autocast on CUDA (ignored elsewhere)
+    # the validation loss: the step loss on the first val_samples of the validation split (all of
+    # it if a given data folder holds fewer; the same queries and noise each time), every
+    # val_every steps and at the last (0: none)
+    val_every: int = 100
+    val_samples: int = 32
 
     def __post_init__(self):
         if self.steps < 1 or self.batch_size < 1:
@@ -44,6 +49,9 @@ class TrainSettings:
             raise ValueError(f"lr must be positive, got {self.lr}")
         if self.checkpoint_every < 1 or self.train_samples < 1:
             raise ValueError("checkpoint_every and train_samples must be >= 1")
+        if self.val_every < 0 or self.val_samples < 1:
+            raise ValueError(f"val_every must be >= 0 (0: no validation) and val_samples >= 1, "
+                             f"got {self.val_every} and {self.val_samples}")
 
 
 ENCODER_INITS = ("pretrained", "scratch")
@@ -183,12 +191,12 @@ def _epochs(epochs: int, samples: int, batch: int) -> int:
 
 def _paper_occupancy(**extra) -> dict:
     return dict(steps=_epochs(10, 20_000, 8), batch_size=8, lr=1e-4, n_queries=4096, train_samples=20_000,
-                checkpoint_every=1000, **extra)
+                checkpoint_every=1000, val_every=1000, val_samples=128, **extra)
 
 
 def _paper_keypoints() -> dict:
     return dict(steps=_epochs(30, 20_000, 32), batch_size=32, lr=1e-4, decay_factor=0.3, train_samples=20_000,
-                checkpoint_every=1000)
+                checkpoint_every=1000, val_every=1000, val_samples=128)
 
 
 PROFILES: dict[str, Profile] = {

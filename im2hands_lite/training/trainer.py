@@ -14,7 +14,13 @@ each process takes its share of every step's global batch and DDP averages the g
 Checkpoints (`<out>/checkpoints/step_XXXXXXX.pt`, the newest `keep_last` kept) are written
 atomically and hold model, optimiser, scheduler, RNG states, step, settings and the log; a
 truncated or foreign newest checkpoint is reported and skipped in favour of the previous good
-one. At the end: `<out>/final.pt` (loadable by `load_model`), `log.csv`, `log.json`, `loss.png`.
+one. At the end: `<out>/final.pt` (loadable by `load_model`, with the run's loss curves),
+`log.csv`, `log.json`, `loss.png`.
+
+Given a validation set, every settings.val_every steps (and at the last) the log's row gets a
+`val_loss`: the step loss in eval mode, without gradients, on fixed batches with a fixed
+generator, so every validation sees the same queries and noise. It draws nothing from the
+training's randomness: a run trains the same weights with or without it (tests/test_trainer.py).
 """
 from __future__ import annotations
 
@@ -39,17 +45,18 @@ from ..checkpoints import (
 )
 from ..models.image_encoder import load_pretrained_encoder, pretrainable_encoder
 from ..models.registry import kind_of, load_model, shipped_path
+from .curves import draw_loss_curves, loss_curves
 from .distributed import Distributed, StepModule, init_distributed, pick_device
 from .losses import StepLoss, step_loss_for
 from .settings import TrainSettings
 
 # settings a resumed run may change without becoming another run
-RESUMABLE_CHANGES = ("steps", "checkpoint_every", "num_workers")
+RESUMABLE_CHANGES = ("steps", "checkpoint_every", "num_workers", "val_every", "val_samples")
 
 
 @dataclass
 class TrainResult:
-    log: list[dict]  # one row per step: step, loss, lr, seconds, samples_per_s (+ the loss's terms)
+    log: list[dict]  # one row per step: step, loss, lr, seconds, samples_per_s (+ the loss's terms, val_loss)
     steps: int
     device: str
     processes: int = 1
@@ -103,6 +110,37 @@ def step_indices(n: int, batch_size: int, seed: int, step: int) -> list[int]:
 def step_generator(seed: int, step: int, rank: int = 0) -> torch.Generator:
     """The step's own randomness (query subsets, keypoint noise), distinct per process."""
     return torch.Generator().manual_seed(seed * 1_000_003 + step + 7 + 7919 * rank)
+
+
+# ----------------------------------------------------------------------------- validation
+
+def validation_batches(dataset, batch_size: int, device: torch.device) -> list[dict]:
+    """The validation set in consecutive batches, loaded once and kept on the device."""
+    chunks = [list(range(i, min(i + batch_size, len(dataset)))) for i in range(0, len(dataset), batch_size)]
+    # its own generator: an iterator over a loader without one draws from the global RNG (dropout)
+    loader = torch.utils.data.DataLoader(dataset, batch_sampler=chunks, generator=torch.Generator().manual_seed(0))
+    return [{k: v.to(device) for k, v in batch.items()} for batch in loader]
+
+
+@torch.no_grad()
+def validation_loss(model: torch.nn.Module, step_loss: StepLoss, batches: list[dict], seed: int,
+                    amp: bool = False) -> float:
+    """The step loss over `batches` (weighted by batch size) in eval mode; batch b always draws
+    from the same generator, and the global RNG is not touched (no dropout in eval mode)."""
+    was_training = model.training
+    model.eval()
+    total, count = 0.0, 0
+    device_type = next(iter(batches[0].values())).device.type
+    try:
+        for b, batch in enumerate(batches):
+            generator = torch.Generator().manual_seed(seed * 1_000_003 + 999_983 + b)
+            with torch.autocast(device_type=device_type, dtype=torch.bfloat16, enabled=amp):
+                loss, _ = step_loss(model, dict(batch), generator)  # a copy: step losses may replace entries
+            n = next(iter(batch.values())).shape[0]
+            total, count = total + float(loss) * n, count + n
+    finally:
+        model.train(was_training)
+    return total / count
 
 
 # ----------------------------------------------------------------------------- checkpoints
@@ -174,19 +212,11 @@ def write_logs(out: Path, log: list[dict]) -> None:
 
 
 def plot_loss(out: Path, log: list[dict], title: str) -> Path:
-    steps = [row["step"] for row in log]
-    losses = [row["loss"] for row in log]
-    window = max(1, len(losses) // 50)
-    smooth = [sum(losses[max(0, i - window + 1):i + 1]) / len(losses[max(0, i - window + 1):i + 1])
-              for i in range(len(losses))]
+    """<out>/loss.png: the loss of every step, faint, under the run's curves (training, validation)."""
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot(steps, losses, lw=0.5, alpha=0.4, label="loss per step")
-    ax.plot(steps, smooth, lw=1.5, label=f"mean of {window}")
-    ax.set_xlabel("step")
-    ax.set_ylabel("loss")
-    ax.set_yscale("log")
-    ax.set_title(title)
-    ax.legend()
+    ax.plot([row["step"] for row in log], [row["loss"] for row in log], lw=0.5, alpha=0.3, color="grey",
+            label="loss per step")
+    draw_loss_curves(ax, loss_curves(log, points=50), title=title)
     fig.tight_layout()
     path = out / "loss.png"
     fig.savefig(path, dpi=90)
@@ -199,10 +229,11 @@ def plot_loss(out: Path, log: list[dict], title: str) -> Path:
 def train(model: torch.nn.Module, dataset, settings: TrainSettings, *, out: str | Path | None = None,
           resume: bool = False, device: str | torch.device = "auto", progress: bool = True, keep_last: int = 2,
           desc: str | None = None, run_info: dict | None = None, step_loss: StepLoss | None = None,
-          dist: Distributed | None = None) -> TrainResult:
+          dist: Distributed | None = None, val_dataset=None) -> TrainResult:
     """Train `model` (any registered kind) for settings.steps steps of settings.batch_size
     items of `dataset`, drawn with replacement. With `out`: resumable checkpoints every
     settings.checkpoint_every steps, logs and `<out>/final.pt`; `run_info` is stored with them.
+    With `val_dataset` (and settings.val_every > 0): the validation loss every val_every steps.
     The model is left in eval mode on its training device."""
     kind = kind_of(model).name
     step_loss = step_loss or step_loss_for(kind, settings)
@@ -241,6 +272,10 @@ def train(model: torch.nn.Module, dataset, settings: TrainSettings, *, out: str 
         out.mkdir(parents=True, exist_ok=True)
     run_info = dict(run_info or {}) | ({"encoder_start": started_from} if started_from else {})
     amp = settings.amp and device.type == "cuda"
+    validate = val_dataset is not None and settings.val_every > 0
+    if val_dataset is not None and len(val_dataset) == 0:
+        raise ValueError("the validation set is empty: give one with samples, or none (or val_every=0)")
+    val_batches = validation_batches(val_dataset, settings.batch_size, device) if validate else []
     model.train()
     trained = model
     if dist.enabled and device.type == "cuda":
@@ -276,9 +311,12 @@ def train(model: torch.nn.Module, dataset, settings: TrainSettings, *, out: str 
         done = step - start_step
         log.append({"step": step, "loss": mean_loss, "lr": scheduler.get_last_lr()[0], "seconds": seconds,
                     "samples_per_s": done * settings.batch_size / max(seconds - elapsed, 1e-9), **terms})
+        if validate and (step % settings.val_every == 0 or step == settings.steps):
+            log[-1]["val_loss"] = validation_loss(model, step_loss, val_batches, settings.seed, amp)
         bar.update(1)
         if step % 10 == 0 or step == settings.steps:
-            bar.set_postfix(loss=f"{mean_loss:.4f}", samples_per_s=f"{log[-1]['samples_per_s']:.1f}")
+            shown = {"val_loss": f"{log[-1]['val_loss']:.4f}"} if "val_loss" in log[-1] else {}
+            bar.set_postfix(loss=f"{mean_loss:.4f}", samples_per_s=f"{log[-1]['samples_per_s']:.1f}", **shown)
         if out is not None and (step % settings.checkpoint_every == 0 or step == settings.steps):
             if dist.is_main:  # one writer; the others wait until the checkpoint is complete
                 save_train_state(out, step, kind, model, optimizer, scheduler, settings, log, keep_last, run_info)
@@ -295,7 +333,8 @@ def train(model: torch.nn.Module, dataset, settings: TrainSettings, *, out: str 
                 result.final, model, kind, model.config, **run_info, train_settings=dataclasses.asdict(settings),
                 steps=settings.steps, device=str(device), processes=dist.world_size,
                 seconds_per_step=(log[-1]["seconds"] / len(log)) if log else None,
-                final_loss=sum(r["loss"] for r in tail) / max(len(tail), 1))
+                final_loss=sum(r["loss"] for r in tail) / max(len(tail), 1),
+                curves=loss_curves(log) if log else {}, validation_samples=len(val_dataset) if validate else 0)
             write_logs(out, log)
             if log:
                 plot_loss(out, log, f"{kind} ({run_info.get('profile', 'custom')}, {device.type} x {dist.world_size})")
