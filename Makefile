@@ -33,7 +33,8 @@ help:
 	@echo "im2hands-lite"
 	@echo ""
 	@echo "  make run        run every notebooks/[0-9]*.ipynb in order with PROFILE=fast;"
-	@echo "                  executed notebooks, meshes, tables and figures go to outputs/"
+	@echo "                  executed notebooks, meshes, tables and figures go to outputs/,"
+	@echo "                  all linked from outputs/index.html (open it in a browser)"
 	@echo "  make test       run the tests in tests/ and execute the notebooks (pytest + nbval)"
 	@echo "  make lint       ruff over the package, tests, scripts and benchmarks"
 	@echo "  make weights    retrain every shipped checkpoint (im2hands ship all; hours on a CPU)"
@@ -73,6 +74,7 @@ run: venv
 	        exit 1; \
 	    fi; \
 	done
+	@$(VENV)/bin/im2hands report "$(OUTPUTS)" --source notebooks $(if $(CI),--quiet)
 	@$(MAKE) --no-print-directory results
 
 results:
@@ -85,11 +87,13 @@ results:
 	        *.ipynb) kind="notebook" ;; \
 	        *.ply|*.obj|*.stl|*.glb|*.off) kind="mesh" ;; \
 	        *.csv|*.md|*.json|*.tsv) kind="table" ;; \
-	        *.png|*.jpg|*.jpeg|*.svg|*.pdf|*.gif|*.mp4|*.html) kind="figure" ;; \
+	        *.html) kind="page" ;; \
+	        *.png|*.jpg|*.jpeg|*.svg|*.pdf|*.gif|*.mp4) kind="figure" ;; \
 	        *) kind="other" ;; \
 	    esac; \
 	    printf '  %-9s outputs/%s\n' "$$kind" "$$f"; \
 	done
+	@if [ -f "$(OUTPUTS)/index.html" ]; then echo ""; echo "Open outputs/index.html in a browser: every notebook with its figures, and the tables."; fi
 
 # Agg for tests only: for `make run` the kernel's inline backend must stay, so
 # the executed notebooks in outputs/ keep their figures.

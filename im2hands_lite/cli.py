@@ -17,6 +17,7 @@ from .apps.pipeline import (
     reconstruct_image,
     save_reconstruction,
 )
+from .apps.report import write_report
 from .apps.ship import SHIP_ORDER, reevaluate, ship
 from .apps.table_runs import TrainingCheckpointSource, profile_test_dir
 from .apps.wild import (
@@ -279,6 +280,12 @@ def _fetch_landmarker(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    index = write_report(args.outputs, args.source, progress=not args.quiet)
+    print(f"results page: {index.resolve()} (open it in a browser; the notebooks' pages are in {index.parent / 'html'})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="im2hands", description="im2hands-lite: a runnable reproduction kit of Im2Hands.")
@@ -438,6 +445,16 @@ def build_parser() -> argparse.ArgumentParser:
     ship_cmd.add_argument("--reevaluate", action="store_true",
                           help="no training: recompute the shipped file's test metrics (e.g. K's after a new estimator)")
     ship_cmd.set_defaults(func=_ship)
+
+    report = sub.add_parser("report", help="the executed notebooks as one results page (make run ends with it)",
+                            description="Write every executed notebook in OUTPUTS (NN_*.ipynb) as HTML to OUTPUTS/html/ "
+                                        "(figures inline, plotly figures interactive, offline) and OUTPUTS/index.html, "
+                                        "which links them with the tables, figures and meshes the notebooks wrote.")
+    report.add_argument("outputs", nargs="?", default="outputs", help="the folder of executed notebooks (default outputs)")
+    report.add_argument("--source", default="notebooks",
+                        help="where the notebooks ran, for the images their Markdown shows (default notebooks)")
+    report.add_argument("--quiet", action="store_true", help="no progress bar")
+    report.set_defaults(func=_report)
 
     fetch = sub.add_parser("fetch-landmarker", help="build MediaPipe's hand-landmarker bundle for photos (once)",
                            description="Download the mediapipe 0.10.21 wheel from the package index with pip "

@@ -134,6 +134,36 @@ def check_data_dir(directory: Path, split: str, needed: int, setting: str) -> No
                          f"{needed} (lower it with --set {setting}={available})")
 
 
+def r_data(spec: RunSpec, settings: TrainSettings, directory: Path, root: Path, splits: dict[str, range],
+           device: torch.device, progress: bool) -> dict:
+    """R's data per split: the frozen I's surface points and occupancy (cached) for each of the
+    settings' keypoint sources, one item per sample and source."""
+    initial_path = Path(spec.initial_checkpoint) if spec.initial_checkpoint else shipped_path("i")
+    initial = load_model(initial_path, "i").to(device)
+    iso_surface = IsoSurfaceConfig()
+    sources = {}
+    for source in settings.keypoint_sources():
+        keypoints_key, input_keypoints = "", None
+        if source == "refined":
+            k_path = Path(settings.keypoint_refiner_checkpoint or shipped_path("k"))
+            keypoints_key = refined_keypoints_key(k_path, R_TRAINING_NOISE, R_TRAINING_NOISE_SEED)
+            input_keypoints = refined_noisy_keypoints(load_model(k_path, "k").to(device), R_TRAINING_NOISE,
+                                                      R_TRAINING_NOISE_SEED)
+        sources[source] = keypoints_key, input_keypoints
+    data = {}
+    for split, indices in splits.items():
+        base = TwoHandDataset(directory, split)
+        parts = []
+        for keypoints_key, input_keypoints in sources.values():
+            inputs = r_inputs_dir(root / "refine_inputs", initial_path, iso_surface, base, keypoints_key)
+            prepare_r_inputs(initial, base, inputs, split, indices, iso_surface, progress=progress,
+                             input_keypoints=input_keypoints)
+            # every query of each item: the step loss draws settings.n_queries of them afresh each step
+            parts.append(RInputsDataset(base, inputs, split, n_queries=None, indices=indices))
+        data[split] = parts[0] if len(parts) == 1 else torch.utils.data.ConcatDataset(parts)
+    return data
+
+
 def build_data(spec: RunSpec, profile: Profile, settings: TrainSettings, device: torch.device, progress: bool):
     """The run's training set and validation set (None without validation); generates the kit
     data into the cache if missing. R's sets hold a frozen I's cached surface points and occupancy."""
@@ -163,36 +193,6 @@ def build_data(spec: RunSpec, profile: Profile, settings: TrainSettings, device:
     else:
         data = r_data(spec, settings, directory, root, splits, device, progress)
     return data["train"], data.get("val")
-
-
-def r_data(spec: RunSpec, settings: TrainSettings, directory: Path, root: Path, splits: dict[str, range],
-           device: torch.device, progress: bool) -> dict:
-    """R's data per split: the frozen I's surface points and occupancy (cached) for each of the
-    settings' keypoint sources, one item per sample and source."""
-    initial_path = Path(spec.initial_checkpoint) if spec.initial_checkpoint else shipped_path("i")
-    initial = load_model(initial_path, "i").to(device)
-    iso_surface = IsoSurfaceConfig()
-    sources = {}
-    for source in settings.keypoint_sources():
-        keypoints_key, input_keypoints = "", None
-        if source == "refined":
-            k_path = Path(settings.keypoint_refiner_checkpoint or shipped_path("k"))
-            keypoints_key = refined_keypoints_key(k_path, R_TRAINING_NOISE, R_TRAINING_NOISE_SEED)
-            input_keypoints = refined_noisy_keypoints(load_model(k_path, "k").to(device), R_TRAINING_NOISE,
-                                                      R_TRAINING_NOISE_SEED)
-        sources[source] = keypoints_key, input_keypoints
-    data = {}
-    for split, indices in splits.items():
-        base = TwoHandDataset(directory, split)
-        parts = []
-        for keypoints_key, input_keypoints in sources.values():
-            inputs = r_inputs_dir(root / "refine_inputs", initial_path, iso_surface, base, keypoints_key)
-            prepare_r_inputs(initial, base, inputs, split, indices, iso_surface, progress=progress,
-                             input_keypoints=input_keypoints)
-            # every query of each item: the step loss draws settings.n_queries of them afresh each step
-            parts.append(RInputsDataset(base, inputs, split, n_queries=None, indices=indices))
-        data[split] = parts[0] if len(parts) == 1 else torch.utils.data.ConcatDataset(parts)
-    return data
 
 
 def run_training(spec: RunSpec) -> TrainResult:
