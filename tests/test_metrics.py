@@ -12,6 +12,7 @@ from im2hands_lite.evaluation.metrics import (
     iou,
     middle_joint_translation,
     mpjpe,
+    penetration_region,
     penetration_volume,
     sample_surface,
     to_cm3,
@@ -146,6 +147,20 @@ def test_penetration_of_a_sphere_in_a_cube() -> None:
     sphere = trimesh.creation.icosphere(subdivisions=3, radius=0.3)
     expected = mesh_volume(sphere.vertices, sphere.faces)
     assert penetration_volume(unit_cube(), sphere, N, rng=0) == pytest.approx(expected, rel=0.02)
+
+
+def test_penetration_region_holds_the_points_inside_both_and_gives_the_volume() -> None:
+    region = penetration_region(unit_cube(), unit_cube(0.5), N, rng=0)
+    # unit_cube(x) spans [x - 0.5, x + 0.5] in x: the overlap is 0 <= x <= 0.5, every y and z of the cube
+    assert len(region.points) > 0 and region.n_points == N and region.box_volume == pytest.approx(0.5)
+    assert np.all((region.points[:, 0] >= 0.0) & (region.points[:, 0] <= 0.5))
+    assert np.all(np.abs(region.points[:, 1:]) <= 0.5)
+    assert region.volume == penetration_volume(unit_cube(), unit_cube(0.5), N, rng=0)  # the same draw
+    sphere = trimesh.creation.icosphere(subdivisions=3, radius=0.3)
+    inside = penetration_region(unit_cube(), sphere, 5_000, rng=1).points
+    assert len(inside) > 0 and np.all(np.linalg.norm(inside, axis=1) <= 0.3 + 1e-9)
+    apart = penetration_region(unit_cube(), unit_cube(2.0), N, rng=0)
+    assert apart.points.shape == (0, 3) and apart.volume == 0.0
 
 
 # --------------------------------------------------------------------------- MPJPE, alignment

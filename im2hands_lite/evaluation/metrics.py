@@ -23,6 +23,7 @@ means seed 0, so results are deterministic by default.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.spatial import cKDTree
@@ -41,6 +42,8 @@ __all__ = [
     "sample_surface",
     "iou",
     "chamfer_l1",
+    "PenetrationRegion",
+    "penetration_region",
     "penetration_volume",
     "mpjpe",
     "hand_metrics",
@@ -214,31 +217,52 @@ def chamfer_l1(
     return float(0.5 * (accuracy + completeness))
 
 
-def penetration_volume(
-    mesh_a: MeshLike, mesh_b: MeshLike, n_points: int = 100_000, rng: RngLike = None
-) -> float:
-    """Volume inside both meshes (cubed input units, m³ for metres) by Monte Carlo -> float.
+@dataclass(frozen=True)
+class PenetrationRegion:
+    """The Monte Carlo points that fall inside both meshes (`points`, (K, 3)), out of `n_points`
+    uniform ones in a box of `box_volume` (the intersection of the two bounding boxes)."""
 
-    `n_points` uniform points in the intersection of the two bounding boxes; each mesh's
-    occupancy by winding number on its own (never a concatenated mesh). 0.0 when the boxes
-    do not overlap or either mesh is empty.
-    """
+    points: np.ndarray
+    n_points: int
+    box_volume: float
+
+    @property
+    def volume(self) -> float:
+        """The volume inside both meshes (cubed input units): the box's share of points inside both."""
+        return float(self.box_volume * len(self.points) / self.n_points)
+
+
+def penetration_region(
+    mesh_a: MeshLike, mesh_b: MeshLike, n_points: int = 100_000, rng: RngLike = None
+) -> PenetrationRegion:
+    """Where two meshes overlap, by Monte Carlo: `n_points` uniform points in the intersection of
+    the two bounding boxes, each mesh's occupancy by winding number on its own (never a
+    concatenated mesh). No points (volume 0) when the boxes do not overlap or either mesh is empty."""
     a = _mesh(mesh_a, "mesh_a")
     b = _mesh(mesh_b, "mesh_b")
     n_points = _n_points(n_points)
     generator = _rng(rng)
+    nothing = PenetrationRegion(np.zeros((0, 3)), n_points, 0.0)
     if _is_empty(a) or _is_empty(b):
-        return 0.0
+        return nothing
     (a_low, a_high), (b_low, b_high) = _bounds(a), _bounds(b)
     low, high = np.maximum(a_low, b_low), np.minimum(a_high, b_high)
     if not np.all(high > low):
-        return 0.0
+        return nothing
     points = generator.uniform(low, high, size=(n_points, 3))
     inside_a = _inside(a, points)
     both = inside_a.copy()
     if inside_a.any():
         both[inside_a] = _inside(b, points[inside_a])
-    return float(np.prod(high - low) * np.count_nonzero(both) / n_points)
+    return PenetrationRegion(points[both], n_points, float(np.prod(high - low)))
+
+
+def penetration_volume(
+    mesh_a: MeshLike, mesh_b: MeshLike, n_points: int = 100_000, rng: RngLike = None
+) -> float:
+    """Volume inside both meshes (cubed input units, m³ for metres) by Monte Carlo -> float;
+    0.0 when the boxes do not overlap or either mesh is empty (see `penetration_region`)."""
+    return penetration_region(mesh_a, mesh_b, n_points, rng).volume
 
 
 def mpjpe(pred, gt, align_root: int | None = None) -> float:
