@@ -60,6 +60,8 @@ $(STAMP): pyproject.toml
 	@$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python 3 (im2hands-lite)" >/dev/null
 	@touch $@
 
+# headless: the notebooks' explorers draw their first view instead of making widgets (apps/explorer.py)
+run: export IM2HANDS_HEADLESS := 1
 run: venv
 	@shopt -s nullglob; nbs=(notebooks/[0-9]*.ipynb); \
 	if [ $${#nbs[@]} -eq 0 ]; then echo "make run: no notebooks/[0-9]*.ipynb to run." >&2; exit 1; fi; \
