@@ -61,6 +61,9 @@ def outputs(tmp_path):
     out.mkdir()
     executed_notebook(out / "01_data.ipynb", "01 · Data", plots=2, images=1)
     executed_notebook(out / "02_halo.ipynb", "02 · HALO", plots=0, images=3, failed=True)
+    executed_notebook(out / "02_old_name.ipynb", "02 · renamed since", plots=0, images=0)  # from an earlier run
+    for name in ("01_data.ipynb", "02_halo.ipynb"):  # the notebooks that ran
+        (source / name).write_text("{}")
     (out / "scratch.ipynb").write_text("{}")  # not a course notebook: not exported
     (out / "02_iou.csv").write_text("variant,iou\nhalo,0.86\ni,0.85\n")
     (out / "02_curve.png").write_bytes(PNG)
@@ -109,6 +112,9 @@ def test_index_lists_notebooks_tables_figures_and_meshes(outputs):
     assert re.findall(r"<td>([^<]*)</td>", row_01) == ["01_data.ipynb", "ran", "12 s", "1", "2"]
     row_02 = re.search(r"<tr><td><a href='html/02_halo.html'>02 · HALO</a></td>(.*?)</tr>", index).group(1)
     assert "failed" in row_02
+    # an executed notebook whose source is gone is named, not exported; its old page is removed
+    assert "no longer among the notebooks: 02_old_name.ipynb" in index and "02 · renamed since" not in index
+    assert not (out / "html" / "02_old_name.html").exists()
     assert "html/scratch.html" not in index and not (out / "html" / "scratch.html").exists()  # listed as a file only
     assert "<th>variant</th><th>iou</th>" in index and "<td>0.86</td>" in index  # the CSV as a table
     assert "<img src='02_curve.png'" in index
@@ -121,6 +127,14 @@ def test_report_without_executed_notebooks_says_to_run_them(tmp_path, capsys):
         write_report(tmp_path, progress=False)
     assert main(["report", str(tmp_path), "--quiet"]) == 2
     assert "no executed notebooks" in capsys.readouterr().err
+
+
+def test_pages_of_notebooks_that_are_gone_are_removed(outputs):
+    source, out = outputs
+    write_report(out, progress=False)  # no source folder: every executed notebook is exported
+    assert (out / "html" / "02_old_name.html").is_file()
+    write_report(out, source, progress=False)
+    assert sorted(p.name for p in (out / "html").glob("*.html")) == ["01_data.html", "02_halo.html"]
 
 
 def test_cli_report_prints_where_the_page_is(outputs, capsys):

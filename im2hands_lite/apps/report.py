@@ -153,9 +153,11 @@ figcaption { font-size: 12px; color: #555; } summary { cursor: pointer; margin: 
 """
 
 
-def write_index(outputs: Path, pages: list[NotebookPage], title: str = "im2hands-lite: results of make run") -> Path:
+def write_index(outputs: Path, pages: list[NotebookPage], title: str = "im2hands-lite: results of make run",
+                stale: list[str] = ()) -> Path:
     """outputs/index.html: the notebooks (links, time, figures), then every table, figure and
-    other file under `outputs` except the notebooks themselves and the HTML pages."""
+    other file under `outputs` except the executed notebooks and the HTML pages; `stale` names
+    executed notebooks left from an earlier run whose source notebook is gone."""
     rows = []
     for p in pages:
         status = "<span class='failed'>failed</span>" if p.failed else "ran"
@@ -163,10 +165,12 @@ def write_index(outputs: Path, pages: list[NotebookPage], title: str = "im2hands
         rows.append(f"<tr><td><a href='{html.escape(p.page)}'>{html.escape(p.title)}</a></td>"
                     f"<td>{html.escape(p.notebook)}</td><td>{status}</td><td>{seconds}</td>"
                     f"<td>{p.figures}</td><td>{p.plots}</td></tr>")
-    skip = {outputs / "index.html"} | {outputs / p.notebook for p in pages}
     files = sorted(path for path in outputs.rglob("*")
-                   if path.is_file() and path not in skip and not path.relative_to(outputs).parts[0] == "html"
+                   if path.is_file() and path != outputs / "index.html" and path.parent != outputs / "html"
+                   and not (path.parent == outputs and path.suffix == ".ipynb")
                    and not any(part.startswith(".") for part in path.relative_to(outputs).parts))
+    stale_note = (f"<p class='note'>Left in outputs/ from an earlier run, and no longer among the notebooks: "
+                  f"{html.escape(', '.join(stale))}.</p>" if stale else "")
     tables, figures, others = _file_section(outputs, files)
     body = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
@@ -180,6 +184,7 @@ Sliders and other widgets need a running kernel: open the notebook in Jupyter fo
 <tbody>
 {chr(10).join(rows)}
 </tbody></table>
+{stale_note}
 <h2>Tables</h2>
 {tables or "<p class='note'>none written</p>"}
 <h2>Figures</h2>
@@ -193,15 +198,20 @@ Sliders and other widgets need a running kernel: open the notebook in Jupyter fo
 
 def write_report(outputs: str | Path, source_dir: str | Path | None = None, progress: bool = True) -> Path:
     """Export every executed notebook in `outputs` (`NN_*.ipynb`) to outputs/html/ and write
-    outputs/index.html; `source_dir` is where the notebooks ran (their Markdown images' folder)."""
+    outputs/index.html; `source_dir` is where the notebooks ran (their Markdown images' folder):
+    an executed notebook without a source there is left from an earlier run, and only named."""
     from tqdm.auto import tqdm
 
     outputs = Path(outputs)
     notebooks = sorted(p for p in outputs.glob("*.ipynb") if re.match(r"\d", p.name))
+    stale = [p.name for p in notebooks if source_dir is not None and not (Path(source_dir) / p.name).is_file()]
+    notebooks = [p for p in notebooks if p.name not in stale]
     if not notebooks:
         raise FileNotFoundError(f"no executed notebooks (NN_*.ipynb) in {outputs}: run them first (`make run`)")
     folder = outputs / "html"
     write_plotly_js(folder)
     pages = [export_notebook(path, folder, Path(source_dir) if source_dir else None)
              for path in tqdm(notebooks, desc="notebooks -> HTML", disable=not progress)]
-    return write_index(outputs, pages)
+    for old in set(folder.glob("*.html")) - {outputs / page.page for page in pages}:  # pages of notebooks gone
+        old.unlink()
+    return write_index(outputs, pages, stale=stale)
