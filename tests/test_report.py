@@ -69,6 +69,10 @@ def outputs(tmp_path):
     (out / "02_curve.png").write_bytes(PNG)
     (out / "meshes").mkdir()
     (out / "meshes" / "01_right.ply").write_text("ply\n")
+    for inner in ("runs/k/checkpoints/step_0000010.pt", "runs/cache/train/shard_00000.npz"):  # not results
+        (out / inner).parent.mkdir(parents=True)
+        (out / inner).write_text("x")
+    (out / "runs" / "k" / "log.csv").write_text("step,loss\n1,0.5\n")
     return source, out
 
 
@@ -119,6 +123,7 @@ def test_index_lists_notebooks_tables_figures_and_meshes(outputs):
     assert "<th>variant</th><th>iou</th>" in index and "<td>0.86</td>" in index  # the CSV as a table
     assert "<img src='02_curve.png'" in index
     assert "mesh: <a href='meshes/01_right.ply'>" in index
+    assert "runs/k/log.csv" in index and "checkpoints" not in index and "shard_00000" not in index
     assert "01_data.ipynb'>" not in index and "plotly.min.js" not in index  # the notebooks are the pages
 
 

@@ -22,6 +22,7 @@ FIGURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".svg", ".gif")
 TABLE_SUFFIXES = (".csv", ".md", ".json", ".tsv")
 MESH_SUFFIXES = (".ply", ".obj", ".stl", ".glb", ".off")
 TABLE_ROWS_SHOWN = 30
+NOT_RESULTS = ("cache", "checkpoints")  # folders of data caches and resumable checkpoints: not listed
 
 
 @dataclass
@@ -156,7 +157,8 @@ figcaption { font-size: 12px; color: #555; } summary { cursor: pointer; margin: 
 def write_index(outputs: Path, pages: list[NotebookPage], title: str = "im2hands-lite: results of make run",
                 stale: list[str] = ()) -> Path:
     """outputs/index.html: the notebooks (links, time, figures), then every table, figure and
-    other file under `outputs` except the executed notebooks and the HTML pages; `stale` names
+    other file under `outputs` except the executed notebooks, the HTML pages and what lies in
+    NOT_RESULTS folders; `stale` names
     executed notebooks left from an earlier run whose source notebook is gone."""
     rows = []
     for p in pages:
@@ -168,7 +170,8 @@ def write_index(outputs: Path, pages: list[NotebookPage], title: str = "im2hands
     files = sorted(path for path in outputs.rglob("*")
                    if path.is_file() and path != outputs / "index.html" and path.parent != outputs / "html"
                    and not (path.parent == outputs and path.suffix == ".ipynb")
-                   and not any(part.startswith(".") for part in path.relative_to(outputs).parts))
+                   and not any(part.startswith(".") or part in NOT_RESULTS
+                               for part in path.relative_to(outputs).parts))
     stale_note = (f"<p class='note'>Left in outputs/ from an earlier run, and no longer among the notebooks: "
                   f"{html.escape(', '.join(stale))}.</p>" if stale else "")
     tables, figures, others = _file_section(outputs, files)
