@@ -55,7 +55,7 @@ def check_page(driver, path: Path, wait_s: float) -> tuple[dict, list[str]]:
         problems.append(f"{path.name}: {state['plots'] - state['drawn']} of {state['plots']} plotly figures not drawn")
     for entry in driver.get_log("browser"):
         message = entry["message"]
-        offline = "net::ERR_" in message or "http" in message.split(" ")[0]  # a request to the network
+        offline = message.split(" ")[0].startswith(("http://", "https://"))  # a request to the network
         if entry["level"] == "SEVERE" and not offline:
             problems.append(f"{path.name}: console error: {message[:300]}")
     for link in state["links"]:
