@@ -111,12 +111,15 @@ def _real_data_dir(args, split: str, n_samples: int | None, profile: str = "fast
 def _train(args: argparse.Namespace) -> int:
     settings = with_overrides(get_profile(args.profile).settings(args.model), list(args.set))
     real = _real_data_dir(args, "train", settings.train_samples, args.profile)
+    if real is not None and settings.val_every > 0:  # the validation loss reads InterHand's own val split
+        args.val_data_dir = str(_real_data_dir(args, "val", settings.val_samples, args.profile))
     if real is not None:
         args.data_dir = str(real)
     spec = RunSpec(model=args.model, profile=args.profile, out=args.out or f"runs/{args.model}_{args.profile}",
                    variant=args.variant or "", ablate=tuple(args.ablate), n_points=args.points or 0,
                    initial_checkpoint=args.initial or "", overrides=tuple(args.set), device=args.device,
                    resume=args.resume, keep_last=args.keep_last, data_dir=args.data_dir or "",
+                   val_data_dir=args.val_data_dir or "",
                    progress=not args.quiet, threads=args.threads)
     result = run_training(spec)
     if os.environ.get("RANK", "0") != "0":  # under torchrun only the main process reports
@@ -361,6 +364,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", action="store_true", help="continue from the newest good checkpoint in --out")
     train.add_argument("--keep-last", type=int, default=2, help="resumable checkpoints to keep")
     train.add_argument("--data-dir", help="train on this generated data folder instead of the profile's cache")
+    train.add_argument("--val-data-dir", help="with --data-dir: the folder whose val/ split the validation loss "
+                                              "reads (default: --data-dir's)")
     train.add_argument("--data-root", help="train on InterHand2.6M at this root (default $IM2HANDS_DATA_ROOT; "
                                            "converted once into the cache)")
     train.add_argument("--device", default="auto", help="auto (CUDA, MPS, CPU) or a torch device")

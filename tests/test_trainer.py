@@ -219,15 +219,25 @@ def test_validation_loss_is_the_step_loss_on_fixed_batches():
     assert first == pytest.approx(sum(by_hand) / 3, rel=1e-6)
 
 
-def test_a_data_folder_without_validation_split_is_refused_unless_validation_is_off(tmp_path):
-    folder = tmp_path / "data"
+def test_a_data_folder_without_validation_split_trains_without_validation_and_says_so(tmp_path, capsys):
+    folder, val_folder = tmp_path / "data", tmp_path / "val_data"
     folder.mkdir()
+    val_folder.mkdir()
     (folder / "train").symlink_to(Path(KIT) / "train")
     (folder / "config.json").symlink_to(Path(KIT) / "config.json")
-    with pytest.raises(FileNotFoundError, match="no val/ split.*val_every=0"):
-        run_training(spec(tmp_path / "run", data_dir=str(folder)))
-    result = run_training(spec(tmp_path / "off", data_dir=str(folder), overrides=SMALL + ("val_every=0", "steps=2")))
-    assert len(result.log) == 2
+    (val_folder / "val").symlink_to(Path(KIT) / "val")  # e.g. InterHand's val split, prepared on its own
+    (val_folder / "config.json").symlink_to(Path(KIT) / "config.json")
+    short = ("steps=2",) + SMALL[1:]
+    result = run_training(spec(tmp_path / "run", data_dir=str(folder), overrides=short))
+    assert "has no val/ split: training without a validation loss" in capsys.readouterr().err
+    assert not any("val_loss" in r for r in result.log)
+    assert load_checkpoint(result.final)["extra"]["validation_samples"] == 0
+    elsewhere = run_training(spec(tmp_path / "val", data_dir=str(folder), val_data_dir=str(val_folder),
+                                  overrides=short + ("val_every=1",)))
+    assert [r["step"] for r in elsewhere.log if "val_loss" in r] == [1, 2]
+    assert load_checkpoint(elsewhere.final)["extra"]["validation_samples"] == 8  # all the folder's 8
+    with pytest.raises(ValueError, match="--val-data-dir goes with --data-dir"):
+        spec(tmp_path / "x", data_dir="", val_data_dir=str(val_folder))
     with pytest.raises(ValueError, match="val_every must be >= 0"):
         with_overrides(TrainSettings(), ["val_every=-1"])
 

@@ -8,6 +8,7 @@ builds the model from the registry and its data set, then calls the one trainer.
 from __future__ import annotations
 
 import dataclasses
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,6 +56,7 @@ class RunSpec:
     keep_last: int = 2
     cache_root: str = ""  # where generated data is cached; default: $IM2HANDS_CACHE or ~/.cache/im2hands-lite
     data_dir: str = ""  # an existing generated data folder to train on instead (e.g. a prepared InterHand)
+    val_data_dir: str = ""  # with data_dir: the folder whose val/ split the validation loss reads (default data_dir)
     progress: bool = True
     threads: int = 0  # torch CPU threads (0: leave torch's default)
 
@@ -74,6 +76,8 @@ class RunSpec:
         if unknown:
             raise ValueError(f"unknown ablation(s) {unknown}; choose from {list(ABLATIONS)}")
         self.ablate = tuple(self.ablate)
+        if self.val_data_dir and not self.data_dir:
+            raise ValueError("--val-data-dir goes with --data-dir (the kit's own data has its validation split)")
         self.settings()  # unknown or invalid overrides fail here, before any folder is made
 
     @classmethod
@@ -116,7 +120,7 @@ class RunSpec:
 
     def run_info(self) -> dict:
         """What the checkpoints record of the run."""
-        keep = ("profile", "variant", "ablate", "n_points", "initial_checkpoint", "data_dir")  # the kind is the file's own
+        keep = ("profile", "variant", "ablate", "n_points", "initial_checkpoint", "data_dir", "val_data_dir")  # the kind is the file's own
         return {k: v for k, v in dataclasses.asdict(self).items() if k in keep}
 
 
@@ -126,15 +130,14 @@ SPLIT_WORDS = {"train": "training", "val": "validation"}
 def check_data_dir(directory: Path, split: str, needed: int, setting: str) -> None:
     """A given data folder must hold the split and as many samples as the run reads from it."""
     if not (directory / split).is_dir():
-        raise FileNotFoundError(f"--data-dir {directory} has no {split}/ split (generate it with im2hands "
-                                f"generate-data{'; or train without validation: --set val_every=0' if split == 'val' else ''})")
+        raise FileNotFoundError(f"--data-dir {directory} has no {split}/ split (generate it with im2hands generate-data)")
     available = len(TwoHandDataset(directory, split))
     if available < needed:
         raise ValueError(f"--data-dir {directory} holds {available} {SPLIT_WORDS[split]} samples, the run asks for "
                          f"{needed} (lower it with --set {setting}={available})")
 
 
-def r_data(spec: RunSpec, settings: TrainSettings, directory: Path, root: Path, splits: dict[str, range],
+def r_data(spec: RunSpec, settings: TrainSettings, folders: dict[str, Path], root: Path, splits: dict[str, range],
            device: torch.device, progress: bool) -> dict:
     """R's data per split: the frozen I's surface points and occupancy (cached) for each of the
     settings' keypoint sources, one item per sample and source."""
@@ -152,7 +155,7 @@ def r_data(spec: RunSpec, settings: TrainSettings, directory: Path, root: Path, 
         sources[source] = keypoints_key, input_keypoints
     data = {}
     for split, indices in splits.items():
-        base = TwoHandDataset(directory, split)
+        base = TwoHandDataset(folders[split], split)
         parts = []
         for keypoints_key, input_keypoints in sources.values():
             inputs = r_inputs_dir(root / "refine_inputs", initial_path, iso_surface, base, keypoints_key)
@@ -170,28 +173,33 @@ def build_data(spec: RunSpec, profile: Profile, settings: TrainSettings, device:
     root = Path(spec.cache_root) if spec.cache_root else default_cache_root()
     validate = settings.val_every > 0
     if spec.data_dir:
-        directory = Path(spec.data_dir)
-        check_data_dir(directory, "train", settings.train_samples, "train_samples")
-        if validate:  # a given folder's validation split may be smaller: all of it is used then
-            check_data_dir(directory, "val", 1, "val_samples")
+        check_data_dir(Path(spec.data_dir), "train", settings.train_samples, "train_samples")
+        folders = {"train": Path(spec.data_dir), "val": Path(spec.val_data_dir or spec.data_dir)}
+        if validate and not (folders["val"] / "val").is_dir():
+            print(f"im2hands: {folders['val']} has no val/ split: training without a validation loss (prepare one, "
+                  f"e.g. `im2hands prepare-interhand --split val`, and pass --val-data-dir; --set val_every=0 "
+                  f"says so)", file=sys.stderr)
+            validate = False
+        elif validate:  # a given folder's validation split may be smaller: all of it is used then
+            check_data_dir(folders["val"], "val", 1, "val_samples")
             settings = dataclasses.replace(
-                settings, val_samples=min(settings.val_samples, len(TwoHandDataset(directory, "val"))))
+                settings, val_samples=min(settings.val_samples, len(TwoHandDataset(folders["val"], "val"))))
     else:
         data_config = profile.generator_config()
         generate_split(root, "train", settings.train_samples, data_config, progress=progress)
         if validate:
             generate_split(root, "val", settings.val_samples, data_config, progress=progress)
         generate_split(root, "test", profile.test_samples, data_config, progress=progress)
-        directory = config_dir(root, data_config)
+        folders = dict.fromkeys(("train", "val"), config_dir(root, data_config))
     splits = {"train": range(settings.train_samples)} | ({"val": range(settings.val_samples)} if validate else {})
     if spec.model in ("halo", "i"):
-        data = {split: torch.utils.data.Subset(TwoHandDataset(directory, split), indices)
+        data = {split: torch.utils.data.Subset(TwoHandDataset(folders[split], split), indices)
                 for split, indices in splits.items()}
     elif spec.model in ("k", "estimator", "encoder"):  # no queries needed
-        data = {split: torch.utils.data.Subset(TwoHandDataset(directory, split, n_queries=2), indices)
+        data = {split: torch.utils.data.Subset(TwoHandDataset(folders[split], split, n_queries=2), indices)
                 for split, indices in splits.items()}
     else:
-        data = r_data(spec, settings, directory, root, splits, device, progress)
+        data = r_data(spec, settings, folders, root, splits, device, progress)
     return data["train"], data.get("val")
 
 
