@@ -22,6 +22,7 @@ FIGURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".svg", ".gif")
 TABLE_SUFFIXES = (".csv", ".md", ".json", ".tsv")
 MESH_SUFFIXES = (".ply", ".obj", ".stl", ".glb", ".off")
 TABLE_ROWS_SHOWN = 30
+PAGES = "html"  # the notebooks' pages, in outputs/
 NOT_RESULTS = ("cache", "checkpoints")  # folders of data caches and resumable checkpoints: not listed
 
 
@@ -168,7 +169,7 @@ def write_index(outputs: Path, pages: list[NotebookPage], title: str = "im2hands
                     f"<td>{html.escape(p.notebook)}</td><td>{status}</td><td>{seconds}</td>"
                     f"<td>{p.figures}</td><td>{p.plots}</td></tr>")
     files = sorted(path for path in outputs.rglob("*")
-                   if path.is_file() and path != outputs / "index.html" and path.parent != outputs / "html"
+                   if path.is_file() and path != outputs / "index.html" and path.parent != outputs / PAGES
                    and not (path.parent == outputs and path.suffix == ".ipynb")
                    and not any(part.startswith(".") or part in NOT_RESULTS
                                for part in path.relative_to(outputs).parts))
@@ -211,7 +212,7 @@ def write_report(outputs: str | Path, source_dir: str | Path | None = None, prog
     notebooks = [p for p in notebooks if p.name not in stale]
     if not notebooks:
         raise FileNotFoundError(f"no executed notebooks (NN_*.ipynb) in {outputs}: run them first (`make run`)")
-    folder = outputs / "html"
+    folder = outputs / PAGES
     write_plotly_js(folder)
     pages = [export_notebook(path, folder, Path(source_dir) if source_dir else None)
              for path in tqdm(notebooks, desc="notebooks -> HTML", disable=not progress)]

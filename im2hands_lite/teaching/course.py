@@ -27,8 +27,9 @@ def initial_variant(variant: str, *, train_set, out: str | Path, retrain: bool =
     if shipped.is_file() and not retrain:
         return load_model(shipped), load_checkpoint(shipped)["extra"], "shipped"
     here = Path(out) / f"03_i_{variant}_trained_here.pt"
-    if here.is_file() and trained_steps(load_checkpoint(here)["extra"]) == steps:
-        return load_model(here), load_checkpoint(here)["extra"], f"trained here ({steps} steps)"
+    earlier = load_checkpoint(here)["extra"] if here.is_file() else {}
+    if trained_steps(earlier) == steps:
+        return load_model(here), earlier, f"trained here ({steps} steps)"
     torch.manual_seed(seed)
     model = InitialOccupancyNet(InitialConfig(image_cond=variant))
     log = train(model, train_set, OccupancyTrainSettings(steps=steps, seed=seed), progress=False).log
